@@ -1,0 +1,109 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from model import SentimentModel
+from model.text import TextPipeline
+from tests import synthetic
+from training.cli import evaluate_main, train_main
+from training.data import load_split
+from training.run import encode
+
+FAST = ["--hidden-size", "16", "--epochs", "25", "--batch-size", "16", "--lr", "0.01", "--min-freq", "1",
+        "--max-tokens", "64", "--device", "cpu", "--embedding-dropout", "0", "--dropout", "0",
+        "--head-dropout", "0.1", "--patience", "25"]
+
+
+def test_smoke_train_export_load_predict(tmp_path: Path, glove_file: Path) -> None:
+    """About a hundred synthetic reviews through the real CLI, well inside a minute."""
+    synthetic.write_aclimdb_tar(tmp_path / "imdb.tar.gz", {"train": synthetic.reviews(120, seed=1),
+                                                          "test": synthetic.reviews(40, seed=2)})
+    started = time.perf_counter()
+    code = train_main(["--data", str(tmp_path / "imdb.tar.gz"), "--out", str(tmp_path / "art"),
+                       "--glove", str(glove_file), *FAST])
+    assert code == 0 and time.perf_counter() - started < 60
+    model = SentimentModel.load(tmp_path / "art")
+    meta = model.metadata
+    assert meta["metrics"]["test"]["reviews"] == 40 and meta["metrics"]["test"]["accuracy"] >= 0.9
+    assert meta["data"]["splits"]["train"]["reviews"] + meta["data"]["splits"]["validation"]["reviews"] == 120
+    assert meta["training"]["glove"] == str(glove_file) and meta["libraries"]["torch"]
+    assert meta["export_checks"]["batch_invariance_max_abs_diff"] <= 1e-5
+    held_out = synthetic.reviews(40, seed=9)
+    scores = model.predict([t for t, _ in held_out])
+    assert sum((p >= 0.5) == bool(y) for p, (_, y) in zip(scores, held_out, strict=True)) >= 36
+    assert not (tmp_path / "art.checkpoints" / "last.pt.tmp").exists()
+
+
+def test_evaluate_prints_a_table_and_writes_json(tiny_artifact: Path, tiny_data: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code = evaluate_main(["--model", str(tiny_artifact), "--data", str(tiny_data), "--split", "test",
+                          "--json", str(tmp_path / "m.json")])
+    out = capsys.readouterr().out
+    assert code == 0 and "accuracy" in out and "confusion (test)" in out
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["metrics"]["reviews"] == 60 and report["split"] == "test"
+    stored = SentimentModel.load(tiny_artifact).metadata["metrics"]["test"]["accuracy"]
+    assert report["metrics"]["accuracy"] == pytest.approx(stored)  # same data, same scores
+
+
+def test_training_and_serving_encode_text_identically(tiny_artifact: Path, tiny_data: Path) -> None:
+    """The classic skew bug: the ids the network was trained on must be the ids it is served."""
+    model = SentimentModel.load(tiny_artifact)
+    reviews = load_split([tiny_data], "test")
+    trained, _ = encode(TextPipeline(model.artifact.text_config, model.artifact.vocab), reviews)
+    assert trained.ids == model.encode([r.text for r in reviews])
+
+
+def run_train(tmp_path: Path, *args: str) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = train_main([*args, *FAST])
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda p: None, "no such file or folder"),
+        (lambda p: (p / "data").mkdir(), "no train reviews found"),
+        (lambda p: synthetic.write_csv(p / "data", [("good", 1), ("fine", 1)]), "not a folder, tar archive"),
+    ],
+)
+def test_bad_data_exits_with_a_message(tmp_path: Path, setup, message: str) -> None:
+    setup(tmp_path)
+    code, err = run_train(tmp_path, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_one_class_and_existing_output_and_bad_glove(tmp_path: Path) -> None:
+    one_class = synthetic.write_csv(tmp_path / "pos.csv", [("good film", 1)] * 10)
+    code, err = run_train(tmp_path, "--data", str(one_class), "--out", str(tmp_path / "out"))
+    assert code == 2 and "only positive" in err
+
+    data = synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(40))
+    (tmp_path / "exists").mkdir()
+    code, err = run_train(tmp_path, "--data", str(data), "--out", str(tmp_path / "exists"))
+    assert code == 2 and "already exists" in err
+
+    bad = tmp_path / "g.txt"
+    bad.write_text("film 1 2 3\ngood 1 2\n")
+    code, err = run_train(tmp_path, "--data", str(data), "--out", str(tmp_path / "o2"), "--glove", str(bad))
+    assert code == 2 and "g.txt:2" in err and not (tmp_path / "o2").exists()
+
+
+def test_evaluate_on_a_missing_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = evaluate_main(["--model", str(tmp_path / "none"), "--data", str(tmp_path)])
+    assert code == 2 and "no such artifact directory" in capsys.readouterr().err
+
+
+def test_module_entry_points() -> None:
+    for module in ("training", "training.evaluate"):
+        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0 and "--data" in result.stdout

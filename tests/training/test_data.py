@@ -1,0 +1,123 @@
+from pathlib import Path
+
+import pytest
+
+from tests import synthetic
+from training.data import describe, has_split, load_split, stratified_split
+from training.errors import UserError
+
+SPLITS = {"train": synthetic.reviews(10, seed=1), "test": synthetic.reviews(6, seed=2)}
+
+
+def texts(reviews: list) -> list[tuple[str, int]]:
+    return sorted((r.text, r.label) for r in reviews)
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_aclimdb_folder(tmp_path: Path, nested: bool) -> None:
+    base = synthetic.write_aclimdb(tmp_path, SPLITS)
+    source = tmp_path if nested else base  # the folder holding aclImdb/, or aclImdb/ itself
+    assert texts(load_split([source], "train")) == sorted(SPLITS["train"])
+    assert texts(load_split([source], "test")) == sorted(SPLITS["test"])
+
+
+@pytest.mark.parametrize("name", ["imdb.tar.gz", "imdb.tar.xz", "imdb.tar"])
+def test_aclimdb_tarball(tmp_path: Path, name: str) -> None:
+    tar = synthetic.write_aclimdb_tar(tmp_path / name, SPLITS)
+    reviews = load_split([tar], "train")
+    assert texts(reviews) == sorted(SPLITS["train"])
+    assert reviews[0].key.startswith("train/neg/")
+
+
+def test_separate_train_and_test_archives_combine(tmp_path: Path) -> None:
+    train = synthetic.write_aclimdb_tar(tmp_path / "train.tar.xz", {"train": SPLITS["train"]})
+    test = synthetic.write_aclimdb_tar(tmp_path / "test.tar.xz", {"test": SPLITS["test"]})
+    assert has_split([train], "train") and not has_split([train], "test")
+    assert texts(load_split([train, test], "test")) == sorted(SPLITS["test"])
+
+
+def test_folder_and_tarball_give_identical_data(tmp_path: Path) -> None:
+    synthetic.write_aclimdb(tmp_path / "dir", SPLITS)
+    tar = synthetic.write_aclimdb_tar(tmp_path / "a.tar.gz", SPLITS)
+    assert describe(load_split([tmp_path / "dir"], "train")) == describe(load_split([tar], "train"))
+
+
+@pytest.mark.parametrize("writer", [synthetic.write_csv, synthetic.write_jsonl])
+def test_csv_and_jsonl(tmp_path: Path, writer) -> None:
+    suffix = ".csv" if writer is synthetic.write_csv else ".jsonl"
+    rows = [("good film", "pos"), ("bad film", "negative"), ("fine", 1), ("meh", "0"), ("   ", 1)]
+    path = writer(tmp_path / f"reviews{suffix}", rows)
+    reviews = load_split([path], "train")
+    assert texts(reviews) == sorted([("good film", 1), ("bad film", 0), ("fine", 1), ("meh", 0)])
+
+
+def test_folder_of_tables(tmp_path: Path) -> None:
+    synthetic.write_csv(tmp_path / "train.csv", SPLITS["train"])
+    synthetic.write_jsonl(tmp_path / "test.jsonl", SPLITS["test"])
+    assert texts(load_split([tmp_path], "test")) == sorted(SPLITS["test"])
+    assert has_split([tmp_path], "test")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([("good", "maybe")], r"reviews.csv:2: label 'maybe'"),
+        ([("good", "")], "label ''"),
+    ],
+)
+def test_bad_labels_name_the_line(tmp_path: Path, rows: list, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        load_split([synthetic.write_csv(tmp_path / "reviews.csv", rows)], "train")
+
+
+def test_csv_without_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("review,sentiment\ngood,1\n")
+    with pytest.raises(UserError, match="'text' and 'label'"):
+        load_split([path], "train")
+
+
+def test_broken_jsonl_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"text": "a", "label": 1}\n{not json\n')
+    with pytest.raises(UserError, match="x.jsonl:2"):
+        load_split([path], "train")
+
+
+def test_missing_and_empty_sources(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such file"):
+        load_split([tmp_path / "nope"], "train")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no train reviews found"):
+        load_split([tmp_path / "empty"], "train")
+
+
+def test_unreadable_archive(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.tar.gz"
+    bad.write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(UserError, match="broken.tar.gz: cannot read"):
+        load_split([bad], "train")
+
+
+def test_one_class_is_refused(tmp_path: Path) -> None:
+    path = synthetic.write_csv(tmp_path / "pos.csv", [("good", 1), ("great", 1)])
+    with pytest.raises(UserError, match="only positive"):
+        load_split([path], "train")
+
+
+def test_stratified_split_is_seeded_disjoint_and_balanced(tmp_path: Path) -> None:
+    reviews = load_split([synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(200))], "train")
+    train, val = stratified_split(reviews, 0.1, seed=7)
+    assert len(val) == 20 and sum(r.label for r in val) == 10
+    assert not {r.key for r in train} & {r.key for r in val}
+    assert len(train) + len(val) == 200
+    assert stratified_split(reviews, 0.1, seed=7) == (train, val)
+    assert stratified_split(reviews, 0.1, seed=8)[1] != val
+
+
+def test_split_fraction_must_be_sensible(tmp_path: Path) -> None:
+    reviews = load_split([synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(4))], "train")
+    with pytest.raises(UserError, match="between 0 and 1"):
+        stratified_split(reviews, 1.5, seed=0)
+    with pytest.raises(UserError, match="too few"):
+        stratified_split(reviews, 0.9, seed=0)

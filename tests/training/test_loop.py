@@ -1,0 +1,104 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.config import ModelConfig
+from model.network import SentimentLSTM
+from tests import synthetic
+from training.errors import UserError
+from training.loop import Encoded, TrainConfig, bucketed_batches, fit
+
+CFG = TrainConfig(epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5)
+
+
+def padding(batches: list, lengths: list[int]) -> int:
+    return sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in batches)
+
+
+def test_buckets_cover_every_review_once_with_little_padding() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 500, size=1000).tolist()
+    batches = bucketed_batches(lengths, batch_size=32, pool=10, rng=np.random.default_rng(1))
+    seen = np.concatenate(batches)
+    assert sorted(seen.tolist()) == list(range(1000))
+    unbucketed = np.array_split(rng.permutation(1000), 1000 // 32)
+    assert padding(batches, lengths) < padding(unbucketed, lengths) / 5
+
+
+def test_bucket_order_is_seeded() -> None:
+    lengths = list(range(100))
+    a = bucketed_batches(lengths, 8, 4, np.random.default_rng(3))
+    b = bucketed_batches(lengths, 8, 4, np.random.default_rng(3))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def data(n: int, seed: int) -> Encoded:
+    words = {w: i + 2 for i, w in enumerate(synthetic.POSITIVE + synthetic.NEGATIVE + synthetic.FILLER)}
+    rows = synthetic.reviews(n, seed)
+    ids = [[words.get(w.strip(".").lower(), 1) for w in text.split()] for text, _ in rows]
+    return Encoded(ids, np.array([y for _, y in rows]))
+
+
+def new_model() -> SentimentLSTM:
+    torch.manual_seed(0)
+    return SentimentLSTM(ModelConfig(vocab_size=40, embedding_dim=6, hidden_size=8))
+
+
+def test_same_seed_same_weights(tmp_path: Path) -> None:
+    models = []
+    for run in ("a", "b"):
+        model = new_model()
+        fit(model, data(48, 0), data(16, 1), CFG, tmp_path / run, run_id="x")
+        models.append(model.state_dict())
+    assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    whole = new_model()
+    fit(whole, data(48, 0), data(16, 1), CFG, tmp_path / "whole", run_id="x")
+
+    def interrupt_after_first(row: dict) -> None:
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    resumed = new_model()
+    with pytest.raises(KeyboardInterrupt):
+        fit(resumed, data(48, 0), data(16, 1), CFG, tmp_path / "run", run_id="x", on_epoch=interrupt_after_first)
+    resumed = new_model()  # a fresh process: nothing survives but the checkpoint
+    result = fit(resumed, data(48, 0), data(16, 1), CFG, tmp_path / "run", run_id="x", resume=True)
+    assert result.epochs_run == 3 and [r["epoch"] for r in result.history] == [1, 2, 3]
+    for key, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_checkpoint_guards(tmp_path: Path) -> None:
+    fit(new_model(), data(16, 0), data(8, 1), CFG, tmp_path, run_id="x")
+    with pytest.raises(UserError, match="--resume"):
+        fit(new_model(), data(16, 0), data(8, 1), CFG, tmp_path, run_id="x")
+    with pytest.raises(UserError, match="another run|other data"):
+        fit(new_model(), data(16, 0), data(8, 1), CFG, tmp_path, run_id="y", resume=True)
+    with pytest.raises(UserError, match="no checkpoint"):
+        fit(new_model(), data(16, 0), data(8, 1), CFG, tmp_path / "empty", run_id="x", resume=True)
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=30, batch_size=8, lr=5e-3, patience=1, device="cpu", precision="fp32")
+    result = fit(new_model(), data(48, 0), data(16, 1), cfg, tmp_path, run_id="x")
+    assert result.epochs_run < 30 and result.epochs_run == result.best_epoch + 1
+    assert result.best_accuracy == max(r["val_accuracy"] for r in result.history)
+
+
+def test_bf16_autocast_trains(tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=2, batch_size=8, device="cpu", precision="bf16")
+    model = new_model()
+    fit(model, data(32, 0), data(8, 1), cfg, tmp_path, run_id="x")
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(UserError, match="precision"):
+        TrainConfig(precision="int4")
+    with pytest.raises(UserError, match="epochs"):
+        TrainConfig(epochs=0)

@@ -1,0 +1,233 @@
+"""sentiment-train and sentiment-evaluate: argument parsing around training.run and evaluation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from model.artifact import ArtifactError
+from model.config import POOLINGS, TRUNCATIONS, TextConfig
+from training.errors import UserError
+from training.loop import PRECISIONS, TrainConfig
+
+log = logging.getLogger("training")
+_DEFAULT_TRAIN = TrainConfig()
+_DEFAULT_TEXT = TextConfig()
+
+
+def train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sentiment-train", description="Train the BiLSTM and export an artifact."
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="aclImdb folder or tar archive(s), or CSV/JSONL files with text and label; "
+        "with --download, the folder to download into",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, help="artifact directory to create (must not exist)"
+    )
+    p.add_argument(
+        "--download", action="store_true", help="fetch the official aclImdb_v1.tar.gz into --data"
+    )
+    p.add_argument(
+        "--glove",
+        type=Path,
+        help="GloVe text file (.txt, .txt.gz, .zip); default: glove.6B.50d package",
+    )
+    p.add_argument("--glove-member", help="which .txt inside a --glove .zip to read")
+    p.add_argument("--checkpoint-dir", type=Path, help="default: <out>.checkpoints")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the interrupted run in --checkpoint-dir"
+    )
+    p.add_argument(
+        "--limit", type=int, help="train on this many training reviews only (quick runs)"
+    )
+    p.add_argument(
+        "--no-test", action="store_true", help="do not score the test split even if present"
+    )
+    p.add_argument(
+        "--name", help="model name in the version string (default: the --out folder's name)"
+    )
+    g = p.add_argument_group("training")
+    for name in (
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "patience",
+        "val_fraction",
+        "vocab_size",
+        "min_freq",
+        "seed",
+        "grad_clip",
+        "warmup_fraction",
+    ):
+        default = getattr(_DEFAULT_TRAIN, name)
+        g.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"default {default}",
+        )
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=_DEFAULT_TRAIN.device)
+    g.add_argument("--precision", choices=PRECISIONS, default=_DEFAULT_TRAIN.precision)
+    g.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling")
+    n = p.add_argument_group("network (defaults in model.ModelConfig)")
+    n.add_argument("--hidden-size", type=int)
+    n.add_argument("--num-layers", type=int)
+    n.add_argument("--pooling", choices=POOLINGS)
+    n.add_argument("--dropout", type=float)
+    n.add_argument("--embedding-dropout", type=float)
+    n.add_argument("--head-dropout", type=float)
+    t = p.add_argument_group("text pipeline")
+    t.add_argument("--max-tokens", type=int, default=_DEFAULT_TEXT.max_tokens)
+    t.add_argument("--truncation", choices=TRUNCATIONS, default=_DEFAULT_TEXT.truncation)
+    return p
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sentiment-evaluate", description="Score an artifact on a labelled split."
+    )
+    p.add_argument("--model", type=Path, help="artifact directory (default: the bundled model)")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="as for sentiment-train")
+    p.add_argument("--split", choices=("train", "test"), default="test")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--json", type=Path, help="also write the metrics here as JSON")
+    return p
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from training.download import download_imdb
+    from training.run import RunOptions, train
+
+    sources = list(args.data)
+    if args.download:
+        if len(sources) != 1:
+            raise UserError("--download takes one --data folder to download into")
+        sources = [download_imdb(sources[0])]
+    network = {
+        k: getattr(args, k)
+        for k in (
+            "hidden_size",
+            "num_layers",
+            "pooling",
+            "dropout",
+            "embedding_dropout",
+            "head_dropout",
+        )
+        if getattr(args, k) is not None
+    }
+    cfg = TrainConfig(
+        **{
+            k: getattr(args, k)
+            for k in (
+                "epochs",
+                "batch_size",
+                "lr",
+                "weight_decay",
+                "patience",
+                "val_fraction",
+                "vocab_size",
+                "min_freq",
+                "seed",
+                "grad_clip",
+                "warmup_fraction",
+                "device",
+                "precision",
+            )
+        },
+        calibrate=not args.no_calibrate,
+    )
+    try:
+        text = TextConfig(max_tokens=args.max_tokens, truncation=args.truncation)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    opts = RunOptions(
+        sources=sources,
+        out=args.out,
+        checkpoint_dir=args.checkpoint_dir,
+        glove=args.glove,
+        glove_member=args.glove_member,
+        resume=args.resume,
+        limit=args.limit,
+        evaluate_test=not args.no_test,
+        name=args.name,
+        network=network,
+    )
+    train(opts, text, cfg)
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from model.api import SentimentModel
+    from training.data import load_split
+    from training.metrics import classification_metrics, format_table
+
+    model = SentimentModel.load(args.model, device=args.device, dtype=args.dtype)
+    reviews = load_split(args.data, args.split)
+    log.info(
+        "scoring %d %s reviews with %s (%s, %s)",
+        len(reviews),
+        args.split,
+        model.version,
+        model.device,
+        model.dtype,
+    )
+    started = time.perf_counter()
+    probs = np.array(model.predict([r.text for r in reviews], batch_size=args.batch_size))
+    seconds = time.perf_counter() - started
+    metrics = classification_metrics(np.array([r.label for r in reviews]), probs)
+    print(format_table({args.split: metrics}))
+    print(f"\n{len(reviews):,} reviews in {seconds:.1f}s ({len(reviews) / seconds:,.0f} reviews/s)")
+    if args.json:
+        report = {
+            "model_version": model.version,
+            "split": args.split,
+            "device": str(model.device),
+            "dtype": model.dtype,
+            "seconds": seconds,
+            "metrics": metrics,
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _main(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], None],
+    argv: Sequence[str] | None,
+) -> int:
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        run(args)
+    except (UserError, ArtifactError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"{parser.prog}: interrupted; continue with the same command and --resume",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    return _main(train_parser(), run_train, argv)
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> int:
+    return _main(evaluate_parser(), run_evaluate, argv)

@@ -1,0 +1,335 @@
+"""The training loop: length-bucketed batches, mixed precision, early stopping, checkpoints.
+
+fit() reads top to bottom: for each epoch, train_epoch() then evaluate() on validation; keep
+the best weights; stop when validation accuracy has not improved for `patience` epochs. After
+every epoch the whole state goes to `checkpoint_dir/last.pt`, so an interrupted run resumes
+where it stopped and ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from model.api import pad_batch
+from model.runtime import autocast, cpu_has_native_bf16, resolve_device
+from training.errors import UserError
+from training.metrics import classification_metrics, sigmoid
+
+log = logging.getLogger("training")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and data settings; the network's own live in model.ModelConfig."""
+
+    epochs: int = 8  # validation accuracy levels off after 4-6 epochs; early stopping ends it
+    batch_size: int = 64  # reviews per step
+    lr: float = 2e-3  # AdamW peak learning rate, reached after warm-up
+    weight_decay: float = 0.01  # AdamW decoupled decay, not on biases or the embedding
+    warmup_fraction: float = 0.05  # share of all steps spent warming up from 0
+    grad_clip: float = 1.0  # max global gradient norm: LSTMs have occasional exploding steps
+    patience: int = 2  # epochs without a better validation accuracy before stopping
+    val_fraction: float = 0.1  # carved from train, stratified and seeded; never from test
+    vocab_size: int = 50_000  # cap, counting <pad> and <unk>
+    min_freq: int = 2  # words seen once are mostly typos and names
+    seed: int = 13
+    device: str = "auto"  # auto|cpu|cuda
+    precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs, else fp32/fp16
+    calibrate: bool = True  # fit a temperature on validation and store it in the artifact
+    bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UserError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("epochs", "batch_size", "vocab_size", "min_freq", "bucket_pool"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class Encoded:
+    ids: list[list[int]]
+    labels: np.ndarray  # [n] int64
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_accuracy: float
+    epochs_run: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def training_precision(precision: str, device: torch.device) -> str:
+    if precision != "auto":
+        if precision == "fp16" and device.type == "cpu":
+            raise UserError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def bucketed_batches(
+    lengths: Sequence[int], batch_size: int, pool: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Shuffled batches of similar-length reviews: little padding, still random order."""
+    order = rng.permutation(len(lengths))
+    lengths_arr = np.asarray(lengths)
+    batches: list[np.ndarray] = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths_arr[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def predict_logits(
+    model: nn.Module,
+    data: Encoded,
+    device: torch.device,
+    precision: str = "fp32",
+    batch_size: int = 128,
+) -> np.ndarray:
+    """Logits for every review, in input order; batches by length for speed."""
+    model.eval()
+    order = np.argsort([len(x) for x in data.ids], kind="stable")
+    out = np.empty(len(data), dtype=np.float64)
+    with torch.inference_mode(), autocast(device, precision):
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            ids, lengths = pad_batch([data.ids[i] for i in rows])
+            out[rows] = model(ids.to(device), lengths.to(device)).float().cpu().numpy()
+    return out
+
+
+def train_epoch(
+    model: nn.Module,
+    data: Encoded,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    cfg: TrainConfig,
+    epoch: int,
+    device: torch.device,
+    precision: str,
+    scaler: torch.amp.GradScaler,
+) -> float:
+    """One pass over the training reviews; returns the mean loss."""
+    model.train()
+    rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resuming replays the same order
+    batches = bucketed_batches([len(x) for x in data.ids], cfg.batch_size, cfg.bucket_pool, rng)
+    labels = torch.as_tensor(data.labels, dtype=torch.float32)
+    total, seen = 0.0, 0
+    bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
+    for rows in bar:
+        ids, lengths = pad_batch([data.ids[i] for i in rows])  # ids: [batch, steps]
+        target = labels[rows].to(device)  # [batch]
+        with autocast(device, precision):
+            logits = model(ids.to(device), lengths.to(device))  # [batch]
+        loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += float(loss.detach()) * len(rows)
+        seen += len(rows)
+        bar.set_postfix(loss=f"{total / seen:.4f}")
+    return total / max(1, seen)
+
+
+def make_optimizer(
+    model: nn.Module, cfg: TrainConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.startswith("embedding")]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n.startswith("embedding")]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=cfg.lr,
+    )
+    warmup = max(1, int(total_steps * cfg.warmup_fraction))
+
+    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def fingerprint(*parts: Any) -> str:
+    """Identifies a run's configuration and data, so a checkpoint resumes only its own run."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def fit(
+    model: nn.Module,
+    train: Encoded,
+    val: Encoded,
+    cfg: TrainConfig,
+    checkpoint_dir: Path,
+    run_id: str,
+    resume: bool = False,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> FitResult:
+    """Train with early stopping; leaves the best weights in `model`."""
+    device = resolve_device(cfg.device)
+    precision = training_precision(cfg.precision, device)
+    model.to(device)
+    optimizer, scheduler = make_optimizer(
+        model, cfg, cfg.epochs * math.ceil(len(train) / cfg.batch_size)
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
+    state = {
+        "epoch": 0,
+        "best_accuracy": -1.0,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
+        "seconds": 0.0,
+    }
+    if resume:
+        state = _resume(last, run_id, model, optimizer, scheduler, scaler)
+        log.info("resumed from %s after epoch %d", last, state["epoch"])
+    elif last.exists():
+        raise UserError(
+            f"{last} exists from an earlier run: pass --resume to continue it, "
+            f"or remove {checkpoint_dir}"
+        )
+    log.info(
+        "training on %s in %s: %d train, %d validation reviews",
+        device,
+        precision,
+        len(train),
+        len(val),
+    )
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        if state["bad_epochs"] >= cfg.patience:
+            break
+        started = time.perf_counter()
+        train_loss = train_epoch(
+            model, train, optimizer, scheduler, cfg, epoch, device, precision, scaler
+        )
+        val_logits = predict_logits(model, val, device)
+        metrics = classification_metrics(val.labels, sigmoid(val_logits))
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": metrics["log_loss"],
+            "val_accuracy": metrics["accuracy"],
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": time.perf_counter() - started,
+        }
+        improved = metrics["accuracy"] > state["best_accuracy"]
+        if improved:
+            state.update(best_accuracy=metrics["accuracy"], best_epoch=epoch, bad_epochs=0)
+            torch.save(model.state_dict(), best)
+        else:
+            state["bad_epochs"] += 1
+        state["history"].append(row)
+        state["epoch"] = epoch
+        state["seconds"] += row["seconds"]
+        log.info(
+            "epoch %d/%d  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %.2e  %.0fs%s",
+            epoch,
+            cfg.epochs,
+            train_loss,
+            row["val_loss"],
+            row["val_accuracy"],
+            row["lr"],
+            row["seconds"],
+            "  *best" if improved else "",
+        )
+        _save_checkpoint(last, run_id, state, model, optimizer, scheduler, scaler)
+        if on_epoch is not None:
+            on_epoch(row)
+    model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
+    return FitResult(
+        state["best_epoch"],
+        state["best_accuracy"],
+        state["epoch"],
+        state["history"],
+        state["seconds"],
+    )
+
+
+def _save_checkpoint(
+    path: Path,
+    run_id: str,
+    state: dict,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    scaler: torch.amp.GradScaler,
+) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "run_id": run_id,
+            "state": state,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
+        tmp,
+    )
+    tmp.replace(path)  # a crash while saving keeps the previous checkpoint whole
+
+
+def _resume(
+    path: Path,
+    run_id: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    scaler: torch.amp.GradScaler,
+) -> dict:
+    if not path.exists():
+        raise UserError(f"--resume: no checkpoint at {path}")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if saved.get("run_id") != run_id:
+        raise UserError(
+            f"{path} belongs to a run with other data or settings; remove it or match them"
+        )
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    scaler.load_state_dict(saved["scaler"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    return saved["state"]
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return asdict(cfg)
