@@ -81,7 +81,7 @@ def save_artifact(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; an artifact is read by other users (containers)
+        tmp.chmod(0o755)  # mkdtemp makes it private; containers read artifacts as other users
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in 2.9+
             torch.jit.save(program, str(tmp / PROGRAM))

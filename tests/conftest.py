@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny GloVe file and a tiny real artifact, trained by the project's own code."""
+"""Shared fixtures: a tiny GloVe file and tiny real artifacts, trained by the project's own code."""
 
 from __future__ import annotations
 
@@ -19,8 +19,17 @@ from training.run import RunOptions, train
 torch.set_num_threads(1)
 
 TINY_NETWORK = {"hidden_size": 16, "embedding_dropout": 0.0, "dropout": 0.0, "head_dropout": 0.1}
-TINY_TRAINING = TrainConfig(epochs=12, batch_size=16, lr=1e-2, patience=12, vocab_size=500, min_freq=1,
-                            val_fraction=0.2, seed=3, device="cpu")
+TINY_TRAINING = TrainConfig(
+    epochs=12,
+    batch_size=16,
+    lr=1e-2,
+    patience=12,
+    vocab_size=500,
+    min_freq=1,
+    val_fraction=0.2,
+    seed=3,
+    device="cpu",
+)
 
 
 def write_glove(path: Path, words: list[str], dim: int = 8, seed: int = 0) -> Path:
@@ -36,11 +45,11 @@ def glove_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_glove(tmp_path_factory.mktemp("glove") / "glove.tiny.8d.txt", words)
 
 
-def train_tiny(data: Path, out: Path, glove: Path, **network: object) -> Path:
+def train_tiny(data: Path, out: Path, glove: Path, max_tokens: int = 64, **network: object) -> Path:
     """Train a tiny model on synthetic reviews with the real training code; a few seconds."""
     logging.getLogger("training").setLevel(logging.WARNING)
     opts = RunOptions(sources=[data], out=out, glove=glove, network={**TINY_NETWORK, **network})
-    return train(opts, TextConfig(max_tokens=64), TINY_TRAINING)
+    return train(opts, TextConfig(max_tokens=max_tokens), TINY_TRAINING)
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +61,22 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_artifact(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, glove_file: Path) -> Path:
+def tiny_artifact(
+    tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, glove_file: Path
+) -> Path:
     """A real artifact (model.pt, vocab.json, metadata.json) of a tiny trained BiLSTM."""
     return train_tiny(tiny_data, tmp_path_factory.mktemp("artifacts") / "tiny", glove_file)
+
+
+@pytest.fixture(scope="session")
+def serving_artifact(
+    tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, glove_file: Path
+) -> Path:
+    """A tiny artifact that reads up to 1,000 tokens, so long texts cost the server real time."""
+    return train_tiny(
+        tiny_data,
+        tmp_path_factory.mktemp("artifacts") / "serving",
+        glove_file,
+        max_tokens=1000,
+        hidden_size=32,
+    )

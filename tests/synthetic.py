@@ -10,9 +10,35 @@ import random
 import tarfile
 from pathlib import Path
 
-POSITIVE = "wonderful great superb moving brilliant delightful excellent charming".split()
-NEGATIVE = "dull awful boring terrible tedious bad dreadful lifeless".split()
-FILLER = "the film plot actors story scenes director was and a of it this movie its cast".split()
+POSITIVE = [
+    "wonderful",
+    "great",
+    "superb",
+    "moving",
+    "brilliant",
+    "delightful",
+    "excellent",
+    "charming",
+]
+NEGATIVE = ["dull", "awful", "boring", "terrible", "tedious", "bad", "dreadful", "lifeless"]
+FILLER = [
+    "the",
+    "film",
+    "plot",
+    "actors",
+    "story",
+    "scenes",
+    "director",
+    "was",
+    "and",
+    "a",
+    "of",
+    "it",
+    "this",
+    "movie",
+    "its",
+    "cast",
+]
 
 
 def review(label: int, rng: random.Random, length: int | None = None) -> str:
@@ -47,7 +73,9 @@ def write_aclimdb_tar(path: Path, splits: dict[str, list[tuple[str, int]]]) -> P
         for split, rows in splits.items():
             for i, (text, label) in enumerate(rows):
                 data = text.encode("utf-8")
-                info = tarfile.TarInfo(f"aclImdb/{split}/{'pos' if label else 'neg'}/{i}_{8 if label else 2}.txt")
+                info = tarfile.TarInfo(
+                    f"aclImdb/{split}/{'pos' if label else 'neg'}/{i}_{8 if label else 2}.txt"
+                )
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return path
@@ -62,5 +90,7 @@ def write_csv(path: Path, rows: list[tuple[str, object]]) -> Path:
 
 
 def write_jsonl(path: Path, rows: list[tuple[str, object]]) -> Path:
-    path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8"
+    )
     return path

@@ -22,7 +22,9 @@ def test_predict_returns_probabilities_in_input_order(model: SentimentModel) -> 
 @pytest.mark.parametrize("batch_size", [1, 2, 64])
 def test_batch_size_does_not_change_scores(model: SentimentModel, batch_size: int) -> None:
     texts = [f"{'great ' * n}film" for n in range(1, 12)]
-    assert model.predict(texts, batch_size=batch_size) == pytest.approx(model.predict(texts), abs=1e-6)
+    assert model.predict(texts, batch_size=batch_size) == pytest.approx(
+        model.predict(texts), abs=1e-6
+    )
 
 
 def test_bf16_stays_close_to_fp32(tiny_artifact: Path, model: SentimentModel) -> None:

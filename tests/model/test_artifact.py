@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from model import ArtifactError, SentimentModel, Vocab, bundled_model_path, load_artifact, save_artifact
+from model import (
+    ArtifactError,
+    SentimentModel,
+    Vocab,
+    bundled_model_path,
+    load_artifact,
+    save_artifact,
+)
 from model.artifact import FORMAT_VERSION, read_metadata
 from model.config import ModelConfig, TextConfig
 from model.network import SentimentLSTM
@@ -17,8 +24,11 @@ def tiny_program() -> torch.jit.ScriptModule:
 
 
 VOCAB = Vocab(["<pad>", "<unk>", "good", "bad"])
-META = {"model_version": "t-1", "model_config": ModelConfig(vocab_size=4, embedding_dim=3, hidden_size=2).to_dict(),
-        "text_config": TextConfig().to_dict()}
+META = {
+    "model_version": "t-1",
+    "model_config": ModelConfig(vocab_size=4, embedding_dim=3, hidden_size=2).to_dict(),
+    "text_config": TextConfig().to_dict(),
+}
 
 
 @pytest.fixture
@@ -87,7 +97,9 @@ def test_inconsistent_vocabulary_size(artifact: Path) -> None:
     meta = json.loads((artifact / "metadata.json").read_text())
     meta["model_config"]["vocab_size"] = 5
     (artifact / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(ArtifactError, match="vocab.json: 4 tokens, but metadata.json says vocab_size 5"):
+    with pytest.raises(
+        ArtifactError, match="vocab.json: 4 tokens, but metadata.json says vocab_size 5"
+    ):
         load_artifact(artifact)
 
 
@@ -107,8 +119,13 @@ def test_not_a_directory(tmp_path: Path) -> None:
 
 def test_corrupt_program_is_named(artifact: Path) -> None:
     (artifact / "model.pt").write_bytes(b"not a zip")
-    edit_metadata(artifact, files={**json.loads((artifact / "metadata.json").read_text())["files"],
-                                   "model.pt": __import__("hashlib").sha256(b"not a zip").hexdigest()})
+    edit_metadata(
+        artifact,
+        files={
+            **json.loads((artifact / "metadata.json").read_text())["files"],
+            "model.pt": __import__("hashlib").sha256(b"not a zip").hexdigest(),
+        },
+    )
     with pytest.raises(ArtifactError, match="model.pt: not a loadable TorchScript program"):
         load_artifact(artifact)
 
@@ -126,5 +143,7 @@ def test_copy_of_an_artifact_loads_anywhere(artifact: Path, tmp_path: Path) -> N
 def test_bundled_model_loads_and_separates_clear_cases() -> None:
     model = SentimentModel.load()
     assert model.metadata["metrics"]["test"]["accuracy"] >= 0.90
-    good, bad = model.predict(["A wonderful, moving film with superb acting.", "Dull, boring and a waste of time."])
+    good, bad = model.predict(
+        ["A wonderful, moving film with superb acting.", "Dull, boring and a waste of time."]
+    )
     assert good > 0.8 and bad < 0.2

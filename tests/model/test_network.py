@@ -9,7 +9,9 @@ from training.export import script
 
 def make(pooling: str = "maxmean", **kw: object) -> SentimentLSTM:
     torch.manual_seed(0)
-    return SentimentLSTM(ModelConfig(vocab_size=50, embedding_dim=6, hidden_size=8, pooling=pooling, **kw)).eval()
+    return SentimentLSTM(
+        ModelConfig(vocab_size=50, embedding_dim=6, hidden_size=8, pooling=pooling, **kw)
+    ).eval()
 
 
 def sequences() -> list[list[int]]:
@@ -30,6 +32,7 @@ def test_shapes(pooling: str) -> None:
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
+@torch.inference_mode()
 def test_padding_does_not_change_a_score(pooling: str) -> None:
     model = make(pooling)
     ids, lengths = pad_batch(sequences())
@@ -68,7 +71,9 @@ def test_gradients_reach_every_parameter() -> None:
     model = make().train()
     ids, lengths = pad_batch(sequences())
     model(ids, lengths).sum().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [
+        n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert missing == []
 
 

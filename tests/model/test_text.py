@@ -12,7 +12,9 @@ def pipeline() -> TextPipeline:
     return TextPipeline(TextConfig(max_tokens=10))
 
 
-@pytest.mark.parametrize("text", ["good<br />film", "good<br/>film", "good<BR>film", "good<p>film", "good</p>film"])
+@pytest.mark.parametrize(
+    "text", ["good<br />film", "good<br/>film", "good<BR>film", "good<p>film", "good</p>film"]
+)
 def test_html_line_breaks_become_spaces(pipeline: TextPipeline, text: str) -> None:
     assert pipeline.tokenize(text) == ["good", "film"]
 
@@ -54,7 +56,16 @@ def test_empty_text_encodes_to_one_unknown() -> None:
 def test_head_tail_truncation_keeps_both_ends() -> None:
     pipeline = TextPipeline(TextConfig(max_tokens=8, truncation="head_tail", head_fraction=0.25))
     words = [f"w{i}" for i in range(100)]
-    assert pipeline.tokens(" ".join(words)) == ["w0", "w1", "w94", "w95", "w96", "w97", "w98", "w99"]
+    assert pipeline.tokens(" ".join(words)) == [
+        "w0",
+        "w1",
+        "w94",
+        "w95",
+        "w96",
+        "w97",
+        "w98",
+        "w99",
+    ]
 
 
 def test_head_truncation_keeps_the_start() -> None:

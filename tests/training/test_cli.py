@@ -13,23 +13,58 @@ from training.cli import evaluate_main, train_main
 from training.data import load_split
 from training.run import encode
 
-FAST = ["--hidden-size", "16", "--epochs", "25", "--batch-size", "16", "--lr", "0.01", "--min-freq", "1",
-        "--max-tokens", "64", "--device", "cpu", "--embedding-dropout", "0", "--dropout", "0",
-        "--head-dropout", "0.1", "--patience", "25"]
+FAST = [
+    "--hidden-size",
+    "16",
+    "--epochs",
+    "25",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.01",
+    "--min-freq",
+    "1",
+    "--max-tokens",
+    "64",
+    "--device",
+    "cpu",
+    "--embedding-dropout",
+    "0",
+    "--dropout",
+    "0",
+    "--head-dropout",
+    "0.1",
+    "--patience",
+    "25",
+]
 
 
 def test_smoke_train_export_load_predict(tmp_path: Path, glove_file: Path) -> None:
     """About a hundred synthetic reviews through the real CLI, well inside a minute."""
-    synthetic.write_aclimdb_tar(tmp_path / "imdb.tar.gz", {"train": synthetic.reviews(120, seed=1),
-                                                          "test": synthetic.reviews(40, seed=2)})
+    synthetic.write_aclimdb_tar(
+        tmp_path / "imdb.tar.gz",
+        {"train": synthetic.reviews(120, seed=1), "test": synthetic.reviews(40, seed=2)},
+    )
     started = time.perf_counter()
-    code = train_main(["--data", str(tmp_path / "imdb.tar.gz"), "--out", str(tmp_path / "art"),
-                       "--glove", str(glove_file), *FAST])
+    code = train_main(
+        [
+            "--data",
+            str(tmp_path / "imdb.tar.gz"),
+            "--out",
+            str(tmp_path / "art"),
+            "--glove",
+            str(glove_file),
+            *FAST,
+        ]
+    )
     assert code == 0 and time.perf_counter() - started < 60
     model = SentimentModel.load(tmp_path / "art")
     meta = model.metadata
     assert meta["metrics"]["test"]["reviews"] == 40 and meta["metrics"]["test"]["accuracy"] >= 0.9
-    assert meta["data"]["splits"]["train"]["reviews"] + meta["data"]["splits"]["validation"]["reviews"] == 120
+    assert (
+        meta["data"]["splits"]["train"]["reviews"] + meta["data"]["splits"]["validation"]["reviews"]
+        == 120
+    )
     assert meta["training"]["glove"] == str(glove_file) and meta["libraries"]["torch"]
     assert meta["export_checks"]["batch_invariance_max_abs_diff"] <= 1e-5
     held_out = synthetic.reviews(40, seed=9)
@@ -38,10 +73,21 @@ def test_smoke_train_export_load_predict(tmp_path: Path, glove_file: Path) -> No
     assert not (tmp_path / "art.checkpoints" / "last.pt.tmp").exists()
 
 
-def test_evaluate_prints_a_table_and_writes_json(tiny_artifact: Path, tiny_data: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    code = evaluate_main(["--model", str(tiny_artifact), "--data", str(tiny_data), "--split", "test",
-                          "--json", str(tmp_path / "m.json")])
+def test_evaluate_prints_a_table_and_writes_json(
+    tiny_artifact: Path, tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = evaluate_main(
+        [
+            "--model",
+            str(tiny_artifact),
+            "--data",
+            str(tiny_data),
+            "--split",
+            "test",
+            "--json",
+            str(tmp_path / "m.json"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "accuracy" in out and "confusion (test)" in out
     report = json.loads((tmp_path / "m.json").read_text())
@@ -73,12 +119,17 @@ def run_train(tmp_path: Path, *args: str) -> tuple[int, str]:
     [
         (lambda p: None, "no such file or folder"),
         (lambda p: (p / "data").mkdir(), "no train reviews found"),
-        (lambda p: synthetic.write_csv(p / "data", [("good", 1), ("fine", 1)]), "not a folder, tar archive"),
+        (
+            lambda p: synthetic.write_csv(p / "data", [("good", 1), ("fine", 1)]),
+            "not a folder, tar archive",
+        ),
     ],
 )
 def test_bad_data_exits_with_a_message(tmp_path: Path, setup, message: str) -> None:
     setup(tmp_path)
-    code, err = run_train(tmp_path, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
+    code, err = run_train(
+        tmp_path, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")
+    )
     assert code == 2 and message in err and "Traceback" not in err
 
 
@@ -94,7 +145,9 @@ def test_one_class_and_existing_output_and_bad_glove(tmp_path: Path) -> None:
 
     bad = tmp_path / "g.txt"
     bad.write_text("film 1 2 3\ngood 1 2\n")
-    code, err = run_train(tmp_path, "--data", str(data), "--out", str(tmp_path / "o2"), "--glove", str(bad))
+    code, err = run_train(
+        tmp_path, "--data", str(data), "--out", str(tmp_path / "o2"), "--glove", str(bad)
+    )
     assert code == 2 and "g.txt:2" in err and not (tmp_path / "o2").exists()
 
 
@@ -105,5 +158,7 @@ def test_evaluate_on_a_missing_artifact(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_module_entry_points() -> None:
     for module in ("training", "training.evaluate"):
-        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--help"], capture_output=True, text=True
+        )
         assert result.returncode == 0 and "--data" in result.stdout

@@ -35,7 +35,9 @@ def test_downloads_and_checks_the_checksum(server: str, tmp_path: Path) -> None:
     digest = hashlib.sha256(PAYLOAD).hexdigest()
     path = download_imdb(tmp_path / "data", url=server, sha256=digest)
     assert path.read_bytes() == PAYLOAD
-    assert download_imdb(tmp_path / "data", url="http://127.0.0.1:9/unused", sha256=digest) == path  # cached
+    assert (
+        download_imdb(tmp_path / "data", url="http://127.0.0.1:9/unused", sha256=digest) == path
+    )  # cached
 
 
 def test_wrong_checksum_keeps_nothing(server: str, tmp_path: Path) -> None:

@@ -80,8 +80,12 @@ def fake_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     package = tmp_path / "site" / "fake_glove_pkg"
     (package / "data").mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    np.save(package / "data" / "glove_6B_50d_emb.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
-    pq.write_table(pa.table({"index": ["the", "film", "good"]}), package / "data" / "glove_6B_index.parquet")
+    np.save(
+        package / "data" / "glove_6B_50d_emb.npy", np.arange(12, dtype=np.float32).reshape(3, 4)
+    )
+    pq.write_table(
+        pa.table({"index": ["the", "film", "good"]}), package / "data" / "glove_6B_index.parquet"
+    )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.setattr(glove, "PACKAGE", "fake_glove_pkg")
     yield package
@@ -96,7 +100,9 @@ def test_package_layout(fake_package: Path) -> None:
 
 
 def test_package_with_mismatched_index(fake_package: Path) -> None:
-    pq.write_table(pa.table({"index": ["the", "film"]}), fake_package / "data" / "glove_6B_index.parquet")
+    pq.write_table(
+        pa.table({"index": ["the", "film"]}), fake_package / "data" / "glove_6B_index.parquet"
+    )
     with pytest.raises(UserError, match="reinstall"):
         glove.load_glove(VOCAB)
 

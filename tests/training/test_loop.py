@@ -10,7 +10,9 @@ from tests import synthetic
 from training.errors import UserError
 from training.loop import Encoded, TrainConfig, bucketed_batches, fit
 
-CFG = TrainConfig(epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5)
+CFG = TrainConfig(
+    epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5
+)
 
 
 def padding(batches: list, lengths: list[int]) -> int:
@@ -35,7 +37,9 @@ def test_bucket_order_is_seeded() -> None:
 
 
 def data(n: int, seed: int) -> Encoded:
-    words = {w: i + 2 for i, w in enumerate(synthetic.POSITIVE + synthetic.NEGATIVE + synthetic.FILLER)}
+    words = {
+        w: i + 2 for i, w in enumerate(synthetic.POSITIVE + synthetic.NEGATIVE + synthetic.FILLER)
+    }
     rows = synthetic.reviews(n, seed)
     ids = [[words.get(w.strip(".").lower(), 1) for w in text.split()] for text, _ in rows]
     return Encoded(ids, np.array([y for _, y in rows]))
@@ -65,7 +69,15 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path) -> None:
 
     resumed = new_model()
     with pytest.raises(KeyboardInterrupt):
-        fit(resumed, data(48, 0), data(16, 1), CFG, tmp_path / "run", run_id="x", on_epoch=interrupt_after_first)
+        fit(
+            resumed,
+            data(48, 0),
+            data(16, 1),
+            CFG,
+            tmp_path / "run",
+            run_id="x",
+            on_epoch=interrupt_after_first,
+        )
     resumed = new_model()  # a fresh process: nothing survives but the checkpoint
     result = fit(resumed, data(48, 0), data(16, 1), CFG, tmp_path / "run", run_id="x", resume=True)
     assert result.epochs_run == 3 and [r["epoch"] for r in result.history] == [1, 2, 3]

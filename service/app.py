@@ -1,0 +1,131 @@
+"""The app factory. Its lifespan loads the artifact, starts the batcher, warms the model up in the
+background and only then reports ready; on shutdown it drains the batcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+
+from service import errors, logs, metrics, routes
+from service.batcher import Batcher
+from service.middleware import ObservabilityMiddleware
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("service")
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    predictor: Any = None  # service.predictor.Predictor, imported lazily with torch
+    batcher: Batcher | None = None
+    ready: bool = False
+    draining: bool = False
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def status(self) -> str:
+        if self.draining:
+            return "draining"
+        return "ready" if self.ready else "loading"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    state = ServiceState(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from service.predictor import Predictor  # torch loads here, not at import
+
+        state.predictor = await asyncio.to_thread(
+            Predictor, settings
+        )  # a bad artifact stops start-up
+        state.batcher = Batcher(
+            state.predictor,
+            settings.max_batch_size,
+            settings.max_batch_wait_ms / 1000,
+            settings.queue_capacity,
+        )
+        state.batcher.start()
+        info = state.predictor.describe()
+        metrics.MODEL_INFO.labels(state.predictor.version, info["device"], info["dtype"]).set(1)
+        _on_sigterm(lambda: setattr(state, "draining", True))
+        _spawn(state, _warm_up(state))
+        if metrics.MULTIPROCESS:
+            _spawn(state, _report_worker())
+        log.info(
+            "serving %s on %s in %s with %d torch threads",
+            state.predictor.version,
+            info["device"],
+            info["dtype"],
+            info["torch_threads"],
+        )
+        try:
+            yield
+        finally:
+            state.draining = True
+            metrics.READY.set(0)
+            for task in state.tasks:
+                task.cancel()
+            await state.batcher.stop(settings.drain_timeout_s)
+            metrics.mark_worker_exit()
+            log.info("stopped")
+
+    app = FastAPI(
+        title="Sentiment service",
+        version="1",
+        summary="P(positive) for English reviews, from a BiLSTM trained on IMDB.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    errors.install(app)
+    app.include_router(routes.router)
+    app.add_middleware(ObservabilityMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _spawn(state: ServiceState, coro: Any) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
+async def _warm_up(state: ServiceState) -> None:
+    predictor = state.predictor
+    await asyncio.to_thread(predictor.warm_up, state.settings.warmup_rounds)
+    await asyncio.to_thread(predictor.check_precision)
+    state.ready = not state.draining
+    metrics.READY.set(1 if state.ready else 0)
+    log.info("ready after %.2fs of warm-up", predictor.warmup_seconds)
+
+
+async def _report_worker() -> None:
+    """In multiprocess mode each worker refreshes its own process gauges."""
+    while True:
+        metrics.update_worker_gauges()
+        await asyncio.sleep(5)
+
+
+def _on_sigterm(callback: Any) -> None:
+    """Run `callback` (readiness -> draining) when SIGTERM arrives, then uvicorn's handler, which
+    stops taking connections and finishes those in flight. uvicorn restores its handlers at exit."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: Any) -> None:
+        callback()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,93 @@
+"""sentiment-serve / python -m service: flags over SENTIMENT_* variables, then uvicorn.
+
+Every setting has a flag (--max-batch-size) and a variable (SENTIMENT_MAX_BATCH_SIZE); a flag
+wins. A bad value, or an artifact that is missing a file, stops start-up with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+
+import uvicorn
+
+from service.settings import Settings, SettingsError, load_settings
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sentiment-serve",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for name, info in Settings.model_fields.items():
+        env = f"SENTIMENT_{name.upper()}"
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            default=None,
+            metavar=env,
+            help=f"{info.description or name.replace('_', ' ')} (env {env})",
+        )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings(**vars(args))
+        check_artifact(settings)
+    except SettingsError as exc:
+        print(f"sentiment-serve: {exc}", file=sys.stderr)
+        return 2
+    if settings.workers > 1:
+        return run_workers(settings)
+    from service.app import create_app
+
+    config = uvicorn.Config(create_app(settings), **_uvicorn_options(settings))
+    # uvicorn re-raises the SIGTERM it caught once its graceful shutdown is over; with this no-op
+    # handler in place, that re-raise is harmless and a drained shutdown exits 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def check_artifact(settings: Settings) -> None:
+    """Fail fast on a missing or inconsistent artifact, before binding a port."""
+    from model.api import bundled_model_path
+    from model.artifact import ArtifactError, read_metadata
+
+    try:
+        read_metadata(settings.model or bundled_model_path())
+    except ArtifactError as exc:
+        raise SettingsError(f"invalid setting SENTIMENT_MODEL / --model: {exc}") from exc
+
+
+def run_workers(settings: Settings) -> int:
+    """Several worker processes behind one port, with Prometheus multiprocess metrics."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-metrics-")
+    os.environ.update(settings.env())  # each worker reads its settings anew
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        workers=settings.workers,
+        **_uvicorn_options(settings),
+    )
+    return 0
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": settings.drain_timeout_s,
+        "lifespan": "on",
+    }

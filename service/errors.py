@@ -1,0 +1,102 @@
+"""Errors as HTTP responses, in one place. Every error body is
+{"error": <code>, "message": <how to fix it>, "field": <the field at fault, or null>}."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
+
+log = logging.getLogger("service")
+RETRY_AFTER_S = "1"
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = json.dumps({"error": code, "message": message, "field": field}).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def not_ready(state: str) -> ApiError:
+    return ApiError(
+        503,
+        "not_ready",
+        f"the model is {state}; retry shortly",
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
+def from_batcher(exc: Exception) -> ApiError:
+    """The batcher's exceptions as API errors; anything else is the server's fault (500)."""
+    if isinstance(exc, QueueFull):
+        return ApiError(
+            503,
+            "overloaded",
+            f"the server is at capacity ({exc}); retry shortly",
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+    if isinstance(exc, DeadlineExceeded):
+        return ApiError(
+            504,
+            "timeout",
+            "the request waited longer than the request timeout; retry or send fewer texts",
+        )
+    if isinstance(exc, BatcherClosed):
+        return ApiError(
+            503,
+            "shutting_down",
+            "the server is shutting down; retry on another instance",
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+    log.error("inference failed: %s", exc)
+    return ApiError(500, "internal_error", "the model failed on this batch; the error is logged")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in first["loc"][1:]) or None
+        return error_response(
+            422, "invalid_request", f"{field or 'request'}: {first['msg']}", field
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(500, "internal_error", "unexpected server error; it is logged")

@@ -1,0 +1,136 @@
+"""Every Prometheus metric of the service, with one prefix, units in the names, bounded labels.
+
+With several worker processes, prometheus_client's multiprocess mode sums the workers' files
+(PROMETHEUS_MULTIPROC_DIR, set by `service.cli` before any worker starts); /metrics then reads
+them through a MultiProcessCollector, and each worker also reports its own process gauges.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+disable_created_metrics()  # the *_created series double the output and no dashboard reads them
+
+PREFIX = "sentiment"
+ROUTES = ("/predict", "/healthz", "/readyz", "/model", "/metrics", "/docs", "/openapi.json")
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # prometheus_client's own switch
+
+# Latency buckets: from sub-millisecond health checks to requests that wait out a 10 s timeout.
+_LATENCY = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+# Forward passes: a few ms for a batch of tweets on GPU, up to seconds for 64 long reviews on CPU.
+_INFERENCE = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12)
+
+REQUESTS = Counter(
+    f"{PREFIX}_requests_total", "HTTP requests by route and status code", ["route", "status"]
+)
+REQUEST_DURATION = Histogram(
+    f"{PREFIX}_request_duration_seconds",
+    "Time from request to response",
+    ["route"],
+    buckets=_LATENCY,
+)
+QUEUE_WAIT = Histogram(
+    f"{PREFIX}_queue_wait_seconds",
+    "Time a text waits in the queue before its batch starts",
+    buckets=_LATENCY,
+)
+TOKENIZE_DURATION = Histogram(
+    f"{PREFIX}_tokenize_duration_seconds", "Time to tokenize one batch", buckets=_INFERENCE
+)
+INFERENCE_DURATION = Histogram(
+    f"{PREFIX}_inference_duration_seconds", "Time of one batch's forward passes", buckets=_INFERENCE
+)
+BATCH_SIZE = Histogram(
+    f"{PREFIX}_batch_size", "Texts per batch", buckets=tuple(2.0**i for i in range(13))
+)
+TOKENS_PER_TEXT = Histogram(
+    f"{PREFIX}_tokens_per_text",
+    "Tokens the network reads per text (after truncation)",
+    buckets=(8, 16, 32, 64, 128, 256, 512, 800, 1024, 2048),
+)
+QUEUE_DEPTH = Gauge(
+    f"{PREFIX}_queue_depth", "Texts waiting in the queue", multiprocess_mode="livesum"
+)
+QUEUE_CAPACITY = Gauge(
+    f"{PREFIX}_queue_capacity", "Texts the queue holds at most", multiprocess_mode="livesum"
+)
+PREDICTIONS = Counter(f"{PREFIX}_predictions_total", "Texts scored, by predicted label", ["label"])
+REJECTED = Counter(f"{PREFIX}_rejected_texts_total", "Texts not scored, by reason", ["reason"])
+READY = Gauge(
+    f"{PREFIX}_ready", "1 when the model is loaded and warmed up", multiprocess_mode="livemin"
+)
+MODEL_INFO = Gauge(
+    f"{PREFIX}_model_info",
+    "The model being served (always 1)",
+    ["version", "device", "dtype"],
+    multiprocess_mode="max",
+)
+# Per-worker process figures for multiprocess mode, where the default process collector sees
+# only the process that answers the scrape. One series per live worker (label `pid`).
+WORKER_RSS = Gauge(
+    f"{PREFIX}_worker_resident_memory_bytes",
+    "Resident memory of each worker",
+    multiprocess_mode="liveall",
+)
+WORKER_CPU = Gauge(
+    f"{PREFIX}_worker_cpu_seconds", "CPU time used by each worker", multiprocess_mode="liveall"
+)
+
+
+def route_label(path: str) -> str:
+    """The route as a bounded label: known paths as themselves, everything else 'other'."""
+    return path if path in ROUTES else "other"
+
+
+def update_worker_gauges() -> None:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    WORKER_CPU.set(usage.ru_utime + usage.ru_stime)
+    try:
+        with open("/proc/self/statm") as f:
+            WORKER_RSS.set(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    except OSError:  # not Linux: peak RSS is the best the standard library offers
+        WORKER_RSS.set(usage.ru_maxrss * 1024)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of every metric, summed over workers in multiprocess mode."""
+    update_worker_gauges()
+    if MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def mark_worker_exit(pid: int | None = None) -> None:
+    """Drop a finished worker's live gauges from the multiprocess files."""
+    if MULTIPROCESS:
+        multiprocess.mark_process_dead(pid or os.getpid())

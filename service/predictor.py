@@ -1,0 +1,132 @@
+"""The model side of the service: tokenize, group by length, run the network. Only this module
+(and `model`) imports torch."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from model.api import SentimentModel
+from service import samples
+from service.settings import Settings, usable_cpus
+
+log = logging.getLogger("service.predictor")
+
+# Cost of one forward pass over n texts padded to length L, in units of one token-step:
+#   FIXED + L * (PER_STEP + n)
+# Measured for the bundled network on a 2-core AMX CPU in bf16 (scripts/bench_grouping.py):
+# a pass costs about as much as 150 padded token-steps before it starts, and each time step
+# about 1.5 token-steps more than its tokens. Splitting a batch pays these again; padding pays
+# for every padded position. The split that minimises the sum is found exactly (see groups()).
+FIXED_COST = 150.0
+PER_STEP_COST = 1.5
+
+
+def groups(
+    lengths: Sequence[int], fixed: float = FIXED_COST, per_step: float = PER_STEP_COST
+) -> list[int]:
+    """Where to cut texts sorted by length into batches of least total cost.
+
+    lengths must be sorted ascending; returns the end index of each group (the last is len).
+    Dynamic programming over contiguous groups: best[j] = min_i best[i] + cost(i..j).
+    """
+    n = len(lengths)
+    if n == 0:
+        return []
+    lens = np.asarray(lengths, dtype=np.float64)
+    best = np.zeros(n + 1)
+    cut = np.zeros(n + 1, dtype=np.int64)
+    for j in range(1, n + 1):
+        starts = np.arange(j)  # group = texts[i:j], its longest is lens[j - 1]
+        costs = best[:j] + fixed + lens[j - 1] * (per_step + (j - starts))
+        cut[j] = int(np.argmin(costs))
+        best[j] = costs[cut[j]]
+    ends = []
+    j = n
+    while j > 0:
+        ends.append(j)
+        j = int(cut[j])
+    return ends[::-1]
+
+
+class Predictor:
+    """The batcher's backend: prepare() tokenizes, run() scores; both run on worker threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.threads = settings.torch_threads or usable_cpus()
+        torch.set_num_threads(self.threads)
+        self.model = SentimentModel.load(
+            settings.model, device=settings.device, dtype=settings.dtype
+        )
+        self.max_batch_size = settings.max_batch_size
+        self.precision_max_abs_diff: float | None = None
+        self.warmup_seconds = 0.0
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    def prepare(self, texts: list[str]) -> list[list[int]]:
+        return self.model.encode(texts)
+
+    def run(self, id_lists: list[list[int]]) -> list[float]:
+        """Scores in input order; texts of similar length share a forward pass."""
+        order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
+        scores = [0.0] * len(id_lists)
+        start = 0
+        for end in groups([len(id_lists[i]) for i in order]):
+            rows = order[start:end]
+            for i, p in zip(rows, self.model.score_ids([id_lists[i] for i in rows]), strict=True):
+                scores[i] = p
+            start = end
+        return scores
+
+    def warm_up(self, rounds: int) -> None:
+        """Run representative lengths and batch sizes, so the first requests are not slow."""
+        started = time.perf_counter()
+        encoded = self.prepare(samples.ALL)
+        for _ in range(rounds):
+            for ids in encoded:
+                self.model.score_ids([ids])
+            for size in sorted({8, self.max_batch_size}):
+                for ids in encoded:
+                    self.model.score_ids([ids] * size)
+        self.warmup_seconds = time.perf_counter() - started
+
+    def check_precision(self) -> None:
+        """In bf16/fp16, the largest |score difference| from fp32 on the built-in samples."""
+        if self.model.dtype == "fp32":
+            return
+        exact = SentimentModel(self.model.artifact, device=str(self.model.device), dtype="fp32")
+        reduced = self.model.predict(samples.ALL)
+        reference = exact.predict(samples.ALL)
+        self.precision_max_abs_diff = max(
+            abs(a - b) for a, b in zip(reduced, reference, strict=True)
+        )
+        log.info(
+            "%s vs fp32 on %d samples: max |dp| %.2e",
+            self.model.dtype,
+            len(samples.ALL),
+            self.precision_max_abs_diff,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "device": str(self.model.device),
+            "dtype": self.model.dtype,
+            "torch_threads": self.threads,
+            "torch_version": torch.__version__,
+            "warmup_seconds": round(self.warmup_seconds, 3),
+            "precision_check": None
+            if self.precision_max_abs_diff is None
+            else {
+                "reference": "fp32",
+                "samples": len(samples.ALL),
+                "max_abs_diff": self.precision_max_abs_diff,
+            },
+        }

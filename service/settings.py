@@ -1,0 +1,152 @@
+"""One Settings object: command-line flags and SENTIMENT_* environment variables.
+
+Nothing else in the service reads os.environ. A bad value stops start-up with a message that
+names the setting, its environment variable and its flag.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX = "SENTIMENT_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    model: Path | None = Field(
+        None, description="artifact directory; default: the bundled IMDB model"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes, each with its own model"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    max_batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
+    max_batch_wait_ms: float = Field(
+        5.0, ge=0, le=10_000, description="longest a batch waits to fill"
+    )
+    queue_capacity: int = Field(1024, ge=1, description="texts waiting at most; more get 503")
+    request_timeout_s: float = Field(10.0, gt=0, description="a request waiting longer gets 504")
+    max_text_chars: int = Field(20_000, ge=1, description="characters per text")
+    max_texts: int = Field(128, ge=1, description="texts per request")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="request body size")
+    torch_threads: int = Field(0, ge=0, description="0: one per CPU this process may use")
+    warmup_rounds: int = Field(2, ge=0, description="warm-up passes over representative lengths")
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="longest SIGTERM waits for requests in flight"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="comma-separated; when set, /predict and /model need one"
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_not_trivial(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        if any(len(k.get_secret_value()) < 16 for k in keys):
+            raise ValueError("each API key needs at least 16 characters")
+        return keys
+
+    @field_validator("model")
+    @classmethod
+    def _model_is_a_directory(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_dir():
+            raise ValueError(f"{path} is not an artifact directory")
+        return path
+
+    @model_validator(mode="after")
+    def _request_fits_the_queue(self) -> Settings:
+        if self.max_texts > self.queue_capacity:
+            raise ValueError(
+                f"max_texts ({self.max_texts}) is larger than queue_capacity "
+                f"({self.queue_capacity}): "
+                "such a request could never be queued"
+            )
+        return self
+
+    def env(self) -> dict[str, str]:
+        """These settings as SENTIMENT_* variables, for worker processes that read them anew."""
+        out = {}
+        for name, value in self.model_dump(exclude_unset=True).items():
+            if name == "api_keys":
+                value = ",".join(k.get_secret_value() for k in self.api_keys)
+            out[ENV_PREFIX + name.upper()] = "" if value is None else str(value)
+        return out
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (command-line flags) on top."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a check across settings; its message names them
+            lines.append(f"invalid settings: {message}")
+            continue
+        name = str(error["loc"][0])
+        flag = "--" + name.replace("_", "-")
+        value = error.get("input")
+        shown = "" if name == "api_keys" or isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"invalid setting {ENV_PREFIX}{name.upper()} / {flag}: {message}{shown}")
+    return "; ".join(lines)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once; tests call get_settings.cache_clear() or override."""
+    return load_settings()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota
+    (docker --cpus, Kubernetes limits), rounded to the nearest whole CPU."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, round(quota)))
+    return max(1, cpus)
+
+
+def _cgroup_quota() -> float | None:
+    """CPUs allowed by the cgroup (v2 cpu.max, else v1 cfs quota), or None when unlimited."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None

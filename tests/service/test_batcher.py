@@ -1,0 +1,191 @@
+"""The batcher with a fake backend: batches form, close on time, skip the departed, never mix up
+outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from service.batcher import Batcher, BatcherClosed, DeadlineExceeded, QueueFull
+
+
+class FakeBackend:
+    """Scores a text as its length / 1000, after `delay` seconds per batch; records what it saw."""
+
+    def __init__(self, delay: float = 0.0, wrong_count: bool = False, fail: bool = False) -> None:
+        self.delay = delay
+        self.wrong_count = wrong_count
+        self.fail = fail
+        self.batches: list[list[str]] = []
+        self.events: list[tuple[str, float]] = []
+        self.lock = threading.Lock()
+
+    def prepare(self, texts: list[str]) -> list[str]:
+        self.events.append(("prepare", time.perf_counter()))
+        return list(texts)
+
+    def run(self, items: list[str]) -> list[float]:
+        with self.lock:
+            self.events.append(("run-start", time.perf_counter()))
+            self.batches.append(items)
+            time.sleep(self.delay)
+            self.events.append(("run-end", time.perf_counter()))
+        if self.fail:
+            raise RuntimeError("the model broke")
+        scores = [len(t) / 1000 for t in items]
+        return scores[:-1] if self.wrong_count else scores
+
+
+async def started(backend: FakeBackend, **kw: float) -> Batcher:
+    options = {"max_batch_size": 8, "max_wait_s": 0.05, "capacity": 100, **kw}
+    batcher = Batcher(
+        backend, int(options["max_batch_size"]), options["max_wait_s"], int(options["capacity"])
+    )
+    batcher.start()
+    return batcher
+
+
+async def scores(batcher: Batcher, texts: list[str], timeout: float = 5.0) -> list[float]:
+    return list(await asyncio.gather(*(e.future for e in batcher.submit(texts, timeout))))
+
+
+async def test_each_text_gets_its_own_score_in_order() -> None:
+    batcher = await started(FakeBackend(delay=0.01))
+    texts = ["x" * n for n in range(1, 40)]
+    results = await asyncio.gather(*(scores(batcher, [t]) for t in texts), scores(batcher, texts))
+    assert [r[0] for r in results[:-1]] == [len(t) / 1000 for t in texts]
+    assert results[-1] == [len(t) / 1000 for t in texts]
+    await batcher.stop(1)
+
+
+async def test_concurrent_requests_share_batches_up_to_the_limit() -> None:
+    backend = FakeBackend(delay=0.02)
+    batcher = await started(backend, max_batch_size=8)
+    await asyncio.gather(*(scores(batcher, [f"text {i}"]) for i in range(40)))
+    sizes = [len(b) for b in backend.batches]
+    assert sum(sizes) == 40 and max(sizes) == 8 and len(sizes) < 40
+    await batcher.stop(1)
+
+
+async def test_a_lone_request_on_an_idle_model_does_not_wait() -> None:
+    batcher = await started(FakeBackend(), max_wait_s=2.0)
+    began = time.perf_counter()
+    await scores(batcher, ["alone"])
+    assert time.perf_counter() - began < 0.5  # not the 2 s wait limit
+    await batcher.stop(1)
+
+
+async def test_a_batch_closes_at_the_wait_limit_while_the_model_is_busy() -> None:
+    backend = FakeBackend(delay=0.3)
+    batcher = await started(backend, max_wait_s=0.05)
+    first = asyncio.ensure_future(scores(batcher, ["a"]))  # occupies the model for 0.3 s
+    await asyncio.sleep(0.02)
+    second = asyncio.ensure_future(scores(batcher, ["b"]))  # its batch closes at about 0.07 s
+    await asyncio.sleep(0.15)
+    third = asyncio.ensure_future(scores(batcher, ["c"]))  # too late for the second's batch
+    await asyncio.gather(first, second, third)
+    assert backend.batches == [["a"], ["b"], ["c"]]
+    await batcher.stop(1)
+
+
+async def test_tokenizing_overlaps_the_previous_forward_pass() -> None:
+    backend = FakeBackend(delay=0.2)
+    batcher = await started(backend, max_wait_s=0.01)
+    await asyncio.gather(scores(batcher, ["a"]), _later(0.05, scores(batcher, ["b"])))
+    run_end = [t for name, t in backend.events if name == "run-end"][0]
+    second_prepare = [t for name, t in backend.events if name == "prepare"][1]
+    assert second_prepare < run_end
+    await batcher.stop(1)
+
+
+async def _later(delay: float, coro):  # noqa: ANN001, ANN202
+    await asyncio.sleep(delay)
+    return await coro
+
+
+async def test_entries_of_departed_clients_are_skipped() -> None:
+    backend = FakeBackend(delay=0.2)
+    batcher = await started(backend)
+    busy = asyncio.ensure_future(scores(batcher, ["busy"]))
+    await asyncio.sleep(0.02)
+    entries = batcher.submit(["gone 1", "gone 2"], 5)
+    kept = batcher.submit(["kept"], 5)
+    for entry in entries:
+        entry.future.cancel()  # what the route does when the client disconnects
+    assert await kept[0].future == pytest.approx(0.004)
+    await busy
+    assert all("gone" not in t for batch in backend.batches for t in batch)
+    await batcher.stop(1)
+
+
+async def test_entries_past_their_deadline_fail_without_running() -> None:
+    backend = FakeBackend(delay=0.2)
+    batcher = await started(backend)
+    busy = asyncio.ensure_future(scores(batcher, ["busy"]))
+    await asyncio.sleep(0.02)
+    late = batcher.submit(["late"], timeout_s=0.05)
+    with pytest.raises(DeadlineExceeded):
+        await late[0].future
+    await busy
+    assert ["late"] not in backend.batches
+    await batcher.stop(1)
+
+
+async def test_queue_full_rejects_the_whole_request() -> None:
+    batcher = await started(FakeBackend(delay=0.2), capacity=3, max_batch_size=1)
+    first = batcher.submit(["a", "b"], 5)
+    with pytest.raises(QueueFull):
+        batcher.submit(["c", "d"], 5)  # 2 + 2 > 3: neither is queued
+    assert batcher.depth <= 2
+    await asyncio.gather(*(e.future for e in first))
+    await batcher.stop(1)
+
+
+async def test_a_wrong_number_of_outputs_fails_the_batch_not_the_batcher() -> None:
+    backend = FakeBackend(wrong_count=True)
+    batcher = await started(backend)
+    with pytest.raises(RuntimeError, match="returned 1 scores for 2 texts"):
+        await scores(batcher, ["a", "b"])
+    backend.wrong_count = False
+    assert await scores(batcher, ["ok"]) == [0.002]
+    await batcher.stop(1)
+
+
+async def test_a_failing_backend_fails_its_batch_only() -> None:
+    backend = FakeBackend(fail=True)
+    batcher = await started(backend)
+    with pytest.raises(RuntimeError, match="the model broke"):
+        await scores(batcher, ["a"])
+    backend.fail = False
+    assert await scores(batcher, ["abc"]) == [0.003]
+    await batcher.stop(1)
+
+
+async def test_stop_drains_what_is_queued_then_refuses() -> None:
+    backend = FakeBackend(delay=0.05)
+    batcher = await started(backend, max_batch_size=2)
+    entries = batcher.submit([f"t{i}" for i in range(6)], 5)
+    await batcher.stop(5)
+    assert [e.future.result() for e in entries] == [0.002] * 6
+    with pytest.raises(BatcherClosed):
+        batcher.submit(["after"], 5)
+
+
+async def test_stop_fails_what_the_drain_timeout_leaves() -> None:
+    batcher = await started(FakeBackend(delay=0.3), max_batch_size=1)
+    entries = batcher.submit(["a", "b", "c"], 5)
+    await batcher.stop(0.1)
+    assert isinstance(entries[-1].future.exception(), BatcherClosed)
+
+
+async def test_timings_are_recorded_per_entry() -> None:
+    batcher = await started(FakeBackend(delay=0.02))
+    entries = batcher.submit(["abc", "de"], 5)
+    await asyncio.gather(*(e.future for e in entries))
+    assert all(
+        e.batch_size == 2 and e.inference_seconds >= 0.02 and e.tokens in (2, 3) for e in entries
+    )
+    await batcher.stop(1)

@@ -1,0 +1,66 @@
+import itertools
+from pathlib import Path
+
+import pytest
+
+from model import SentimentModel
+from service.predictor import Predictor, groups
+from service.settings import load_settings
+
+
+def cost(lengths: list[int], ends: list[int], fixed: float, per_step: float) -> float:
+    total, start = 0.0, 0
+    for end in ends:
+        total += fixed + lengths[end - 1] * (per_step + end - start)
+        start = end
+    return total
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        [5],
+        [3, 3, 3, 3],
+        [1, 2, 3, 200, 210, 800],
+        [10, 11, 12, 13, 500, 510],
+        [1, 1, 1, 1, 1, 1, 1, 900],
+    ],
+)
+def test_groups_find_the_cheapest_split(lengths: list[int]) -> None:
+    n = len(lengths)
+    best = min(
+        cost(lengths, [*cuts, n], 150, 1.5)
+        for k in range(n)
+        for cuts in itertools.combinations(range(1, n), k)
+    )
+    ends = groups(lengths)
+    assert ends[-1] == n and ends == sorted(set(ends))
+    assert cost(lengths, ends, 150, 1.5) == pytest.approx(best)
+
+
+def test_similar_lengths_share_one_pass_and_outliers_get_their_own() -> None:
+    assert groups([20] * 64) == [64]
+    assert groups([20] * 63 + [800]) == [63, 64]
+    assert groups([]) == []
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_artifact: Path) -> Predictor:
+    return Predictor(load_settings(model=tiny_artifact, dtype="fp32", torch_threads=1))
+
+
+def test_run_keeps_input_order_and_matches_the_model(
+    predictor: Predictor, tiny_artifact: Path
+) -> None:
+    texts = ["great " * n + "film" for n in (40, 1, 7, 60, 2, 30)] + ["dull"]
+    scores = predictor.run(predictor.prepare(texts))
+    assert scores == pytest.approx(SentimentModel.load(tiny_artifact).predict(texts), abs=1e-6)
+
+
+def test_warm_up_and_precision_check(tiny_artifact: Path, predictor: Predictor) -> None:
+    predictor.warm_up(1)
+    assert predictor.warmup_seconds > 0 and predictor.describe()["precision_check"] is None
+    reduced = Predictor(load_settings(model=tiny_artifact, dtype="bf16", torch_threads=1))
+    reduced.check_precision()
+    check = reduced.describe()["precision_check"]
+    assert check["reference"] == "fp32" and 0 <= check["max_abs_diff"] < 0.05
