@@ -10,9 +10,9 @@
 #                -t sentiment-service:cuda .
 #   docker run --rm --gpus all -p 8000:8000 sentiment-service:cuda
 #
-# Offline builds: put torch's wheel (e.g. torch-2.13.0+cpu-cp311-...whl) in ./wheels/ (git-ignored)
-# and it is installed from there instead of TORCH_INDEX_URL. The classic builder is enough:
-# no BuildKit features are used.
+# Offline builds: put torch's wheel (e.g. torch-2.13.0+cpu-cp311-...whl) in ./wheels/ (see
+# wheels/README.md) and it is installed from there instead of TORCH_INDEX_URL.
+# The classic builder is enough: no BuildKit features are used.
 
 # ---- build: a virtual environment with torch, the dependencies and the project ----------------
 FROM python:3.11-slim AS build
@@ -27,8 +27,8 @@ RUN python -m venv /opt/venv
 
 # torch first and on its own: the largest layer, rebuilt only when the version or index changes.
 # Its C++ headers, C++ test programs and protoc (about 190 MB) serve no purpose at run time.
-# `wheel[s]` matches ./wheels/ when it exists; pyproject.toml keeps the COPY valid when it does not.
-COPY pyproject.toml wheel[s] /tmp/wheels/
+# ./wheels/ holds only its README unless you put wheels there for an offline build.
+COPY wheels/ /tmp/wheels/
 RUN set -e; \
     if ls /tmp/wheels/torch-"${TORCH_VERSION}"*.whl >/dev/null 2>&1; then \
         pip install /tmp/wheels/torch-"${TORCH_VERSION}"*.whl; \
@@ -42,12 +42,13 @@ RUN set -e; \
 
 # The runtime dependencies, read from pyproject.toml: cached until that file changes.
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
 # The project itself, with the bundled model as package data (model/bundled/imdb-bilstm/).
+COPY README.md ./
 COPY model ./model
 COPY service ./service
 COPY training ./training
