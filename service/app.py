@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -13,10 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.routing import Route
 
-from service import errors, logs, metrics, routes
+from service import errors, logs, metrics, predict, routes
 from service.batcher import Batcher
 from service.middleware import ObservabilityMiddleware
+from service.predict import PredictEndpoint
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("service")
@@ -89,9 +93,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = state
     errors.install(app)
+    app.router.routes.append(Route("/predict", PredictEndpoint(), methods=["POST"]))
     app.include_router(routes.router)
     app.add_middleware(ObservabilityMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema of the app's routes, plus the declaration of POST /predict."""
+    if app.openapi_schema is None:
+        app.openapi_schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=[predict.doc_route(), *app.routes],
+        )
+    return app.openapi_schema
 
 
 def _spawn(state: ServiceState, coro: Any) -> None:
@@ -104,6 +122,11 @@ async def _warm_up(state: ServiceState) -> None:
     predictor = state.predictor
     await asyncio.to_thread(predictor.warm_up, state.settings.warmup_rounds)
     await asyncio.to_thread(predictor.check_precision)
+    # torch, spaCy and the model leave millions of long-lived objects that every full garbage
+    # collection would walk again. Measured with benchmarks/loopcost.py: 404 -> 266 us of event
+    # loop per short request, and p99 127 -> 23 ms at concurrency 64. Freeze them out of sight.
+    gc.collect()
+    gc.freeze()
     state.ready = not state.draining
     metrics.READY.set(1 if state.ready else 0)
     log.info("ready after %.2fs of warm-up", predictor.warmup_seconds)

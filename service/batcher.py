@@ -72,7 +72,10 @@ class Batcher:
         self.max_wait_s = max_wait_s
         self.capacity = capacity
         self._queue: collections.deque[Entry] = collections.deque()
-        self._arrived = asyncio.Event()
+        # The consumer sleeps on one future at a time; it is woken only when waking is useful:
+        # when `_wanted` texts are queued, when the model goes idle, or when a timer fires.
+        self._waiter: asyncio.Future[None] | None = None
+        self._wanted = 1
         self._idle = asyncio.Event()
         self._idle.set()
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
@@ -101,13 +104,14 @@ class Batcher:
         entries = [Entry(t, loop.create_future(), now, now + timeout_s) for t in texts]
         self._queue.extend(entries)
         metrics.QUEUE_DEPTH.set(len(self._queue))
-        self._arrived.set()
+        if len(self._queue) >= self._wanted:
+            self._wake()
         return entries
 
     async def stop(self, drain_timeout_s: float) -> None:
         """Finish what is queued and running (up to the timeout), then fail the rest."""
         self._closing = True
-        self._arrived.set()
+        self._wake()
         if self._consumer is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._consumer), drain_timeout_s)
@@ -165,13 +169,11 @@ class Batcher:
             remaining = close_at - time.perf_counter()
             if self._idle.is_set() or remaining <= 0 or self._closing:
                 break
-            self._arrived.clear()
-            waiters = [loop.create_task(self._arrived.wait()), loop.create_task(self._idle.wait())]
-            done, pending = await asyncio.wait(
-                waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            for w in pending:
-                w.cancel()
+            # The model is busy: sleep until the batch can fill, the model frees up, or the
+            # wait limit passes, rather than waking for every text that arrives.
+            timer = loop.call_later(remaining, self._wake)
+            await self._sleep(wanted=self.max_batch_size - len(batch))
+            timer.cancel()
         metrics.QUEUE_DEPTH.set(len(self._queue))
         return batch
 
@@ -182,8 +184,19 @@ class Batcher:
                 return entry
             if self._closing:
                 return None
-            self._arrived.clear()
-            await self._arrived.wait()
+            await self._sleep(wanted=1)
+
+    async def _sleep(self, wanted: int) -> None:
+        self._wanted = wanted
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _pop_wanted(self, now: float) -> Entry | None:
         while self._queue:
@@ -221,6 +234,7 @@ class Batcher:
             return
         finally:
             self._idle.set()
+            self._wake()  # a batch that is collecting can go now
         seconds = time.perf_counter() - started
         metrics.BATCH_SIZE.observe(len(batch))
         metrics.TOKENIZE_DURATION.observe(tokenize_seconds)

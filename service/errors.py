@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -15,6 +17,26 @@ from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
 
 log = logging.getLogger("service")
 RETRY_AFTER_S = "1"
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="a stable code, e.g. text_too_long")
+    message: str = Field(description="what is wrong and how to fix it")
+    field: str | None = Field(description="the request field at fault, e.g. texts[3]")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "invalid JSON or UTF-8",
+        401: "missing or wrong API key",
+        413: "body over the size limit",
+        415: "not application/json",
+        422: "a field is missing, of the wrong type, empty or over a limit",
+        503: "not ready, overloaded or shutting down (see Retry-After)",
+        504: "waited past the request timeout",
+    }.items()
+}
 
 
 class ApiError(Exception):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 
@@ -20,6 +23,8 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
         return json.dumps(entry, default=str)
 
 
@@ -33,11 +38,32 @@ class TextFormatter(logging.Formatter):
         return line + (" " + " ".join(f"{k}={v}" for k, v in fields.items()) if fields else "")
 
 
+class _DeferredFormatting(logging.handlers.QueueHandler):
+    """Hands records to the writer thread unformatted: formatting and the write() system call
+    (one per access line, thousands a second under load) stay off the event loop."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if record.exc_info:  # tracebacks cannot cross threads as objects; render them here
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+    writer = logging.StreamHandler(sys.stderr)
+    writer.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, writer)
+    _listener.start()
+    atexit.register(_listener.stop)  # flush what is queued when the process exits
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_DeferredFormatting(records)]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []

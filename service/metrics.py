@@ -7,6 +7,7 @@ them through a MultiProcessCollector, and each worker also reports its own proce
 
 from __future__ import annotations
 
+import glob
 import os
 import resource
 
@@ -128,6 +129,31 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def workers_ready() -> int:
+    """Multiprocess mode: how many live workers report sentiment_ready == 1 in their own files."""
+    ready = 0
+    for path in glob.glob(
+        os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "gauge_livemin_*.db")
+    ):
+        pid = int(os.path.basename(path)[len("gauge_livemin_") : -len(".db")])
+        if not _alive(pid):
+            continue
+        for metric in multiprocess.MultiProcessCollector.merge([path], accumulate=False):
+            if metric.name == f"{PREFIX}_ready" and any(s.value == 1 for s in metric.samples):
+                ready += 1
+    return ready
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def mark_worker_exit(pid: int | None = None) -> None:

@@ -72,12 +72,6 @@ class BatchPrediction(BaseModel):
     model_version: str
 
 
-class ErrorBody(BaseModel):
-    error: str = Field(description="a stable code, e.g. text_too_long")
-    message: str = Field(description="what is wrong and how to fix it")
-    field: str | None = Field(description="the request field at fault, e.g. texts[3]")
-
-
 def parse_predict(
     body: bytes, content_type: str | None, settings: Settings
 ) -> tuple[list[str], bool]:

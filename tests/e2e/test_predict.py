@@ -88,7 +88,8 @@ def test_openapi_documents_both_forms_with_examples(server: ServerProcess) -> No
     spec = httpx.get(f"{server.url}/openapi.json").json()
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     assert {"one text", "several texts"} <= set(body["examples"])
-    assert {"text", "texts"} <= set(body["schema"]["properties"])
+    name = body["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"text", "texts"} <= set(spec["components"]["schemas"][name]["properties"])
     assert {"200", "413", "415", "422", "503", "504"} <= set(
         spec["paths"]["/predict"]["post"]["responses"]
     )

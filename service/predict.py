@@ -1,0 +1,180 @@
+"""POST /predict: the hot route, as a bare ASGI endpoint in the app's router.
+
+FastAPI's request machinery (dependency solving, Request objects, response validation) cost
+about 60 us of event-loop time per request here, a quarter of the loop's whole budget for a
+short text (benchmarks/loopcost.py). This endpoint skips it and keeps everything else:
+Starlette routing (so GET /predict is a 405), the exception handlers (ApiError -> JSON), and the
+outer middleware (request id, metrics, access log). FastAPI documents it through `doc_route()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
+
+from service import metrics
+from service.auth import authorize
+from service.batcher import DeadlineExceeded, Entry
+from service.errors import ERROR_RESPONSES, ApiError, from_batcher, not_ready
+from service.schemas import BatchPrediction, PredictRequest, SinglePrediction, label, parse_predict
+
+JSON = b"application/json"
+_POSITIVE, _NEGATIVE = (
+    metrics.PREDICTIONS.labels("positive"),
+    metrics.PREDICTIONS.labels("negative"),
+)
+
+
+class PredictEndpoint:
+    """An ASGI app (an object, so Starlette's Route passes it scope, receive and send)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state.service
+        headers = dict(scope["headers"])
+        authorize(headers.get(b"authorization", b"").decode("latin-1"), state.settings.api_keys)
+        if not state.ready or state.draining:
+            raise not_ready(state.status)
+        settings = state.settings
+        body = await _read_body(receive)
+        content_type = headers.get(b"content-type", b"").decode("latin-1") or None
+        texts, single = parse_predict(body, content_type, settings)
+        scope["state"]["texts"] = len(texts)
+        try:
+            entries = state.batcher.submit(texts, settings.request_timeout_s)
+        except Exception as exc:
+            raise from_batcher(exc) from exc
+        scores = await _wait(entries, receive, settings.request_timeout_s)
+        labels = [label(s) for s in scores]
+        positives = labels.count("positive")
+        _POSITIVE.inc(positives)
+        _NEGATIVE.inc(len(labels) - positives)
+        scope["state"]["batch_size"] = max(e.batch_size for e in entries)
+        version = state.predictor.version
+        if single:
+            payload: dict[str, Any] = {
+                "label": labels[0],
+                "score": scores[0],
+                "model_version": version,
+            }
+        else:
+            payload = {
+                "predictions": [
+                    {"label": n, "score": s} for n, s in zip(labels, scores, strict=True)
+                ],
+                "model_version": version,
+            }
+        content = json.dumps(payload).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", JSON),
+                    (b"content-length", str(len(content)).encode()),
+                    *_timing_headers(entries),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole body; the middleware's receive() enforces the size limit as it arrives."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(499, "client_closed_request", "the client closed the connection")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _wait(entries: list[Entry], receive: Receive, timeout_s: float) -> list[float]:
+    """All the entries' scores; cancels them if the client goes away or the deadline passes."""
+    waiting = (
+        entries[0].future if len(entries) == 1 else asyncio.gather(*(e.future for e in entries))
+    )
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        done, _ = await asyncio.wait(
+            {waiting, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        gone.cancel()
+    if waiting in done:
+        try:
+            result = waiting.result()
+        except Exception as exc:
+            _cancel(entries)
+            raise from_batcher(exc) from exc
+        return [result] if len(entries) == 1 else list(result)
+    _cancel(entries)
+    waiting.cancel()
+    if gone in done:
+        raise ApiError(499, "client_closed_request", "the client closed the connection")
+    raise from_batcher(DeadlineExceeded())
+
+
+def _cancel(entries: list[Entry]) -> None:
+    for entry in entries:
+        entry.future.cancel()  # the batcher skips cancelled entries
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client disconnects (the body has been read, so only that can arrive)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _timing_headers(entries: list[Entry]) -> list[tuple[bytes, bytes]]:
+    """Per request, as text-embeddings-inference reports them: milliseconds, worst text."""
+    return [
+        (b"x-queue-time", f"{max(e.queue_seconds for e in entries) * 1000:.2f}".encode()),
+        (b"x-tokenization-time", f"{max(e.tokenize_seconds for e in entries) * 1000:.2f}".encode()),
+        (b"x-inference-time", f"{max(e.inference_seconds for e in entries) * 1000:.2f}".encode()),
+        (b"x-batch-size", str(max(e.batch_size for e in entries)).encode()),
+    ]
+
+
+async def _documented(
+    body: PredictRequest,
+) -> SinglePrediction | BatchPrediction:  # pragma: no cover
+    """Score one text (`text`) or several (`texts`, answered in input order).
+
+    `score` is P(positive) in [0, 1]; `label` is positive at 0.5 and above. Texts of concurrent
+    requests are batched together; a text's score does not depend on its batch-mates.
+    """
+    raise NotImplementedError("documentation only; PredictEndpoint serves POST /predict")
+
+
+def doc_route() -> APIRoute:
+    """POST /predict as FastAPI would declare it, for the OpenAPI schema and /docs only."""
+    return APIRoute(
+        "/predict",
+        _documented,
+        methods=["POST"],
+        summary="Score one text or a list of texts",
+        response_model=SinglePrediction | BatchPrediction,
+        responses=ERROR_RESPONSES,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/PredictRequest"},
+                        "examples": {
+                            "one text": {"value": {"text": "A wonderful film."}},
+                            "several texts": {
+                                "value": {"texts": ["A wonderful film.", "Dull and far too long."]}
+                            },
+                        },
+                    }
+                },
+            }
+        },
+    )
