@@ -54,11 +54,17 @@ def groups(
     return ends[::-1]
 
 
+def auto_threads(workers: int) -> int:
+    """Intra-op threads per worker: the CPUs this process may use, shared among the workers,
+    so that workers x threads never exceeds the CPUs (no oversubscription)."""
+    return max(1, usable_cpus() // workers)
+
+
 class Predictor:
     """The batcher's backend: prepare() tokenizes, run() scores; both run on worker threads."""
 
     def __init__(self, settings: Settings) -> None:
-        self.threads = settings.torch_threads or usable_cpus()
+        self.threads = settings.torch_threads or auto_threads(settings.workers)
         torch.set_num_threads(self.threads)
         self.model = SentimentModel.load(
             settings.model, device=settings.device, dtype=settings.dtype

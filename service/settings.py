@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20_000, ge=1, description="characters per text")
     max_texts: int = Field(128, ge=1, description="texts per request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="request body size")
-    torch_threads: int = Field(0, ge=0, description="0: one per CPU this process may use")
+    torch_threads: int = Field(
+        0, ge=0, description="0: the CPUs this process may use, shared among workers"
+    )
     warmup_rounds: int = Field(2, ge=0, description="warm-up passes over representative lengths")
     drain_timeout_s: float = Field(
         30.0, ge=0, description="longest SIGTERM waits for requests in flight"
@@ -124,29 +126,29 @@ def get_settings() -> Settings:
     return load_settings()
 
 
-def usable_cpus() -> int:
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota
     (docker --cpus, Kubernetes limits), rounded to the nearest whole CPU."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    quota = _cgroup_quota()
+    quota = _cgroup_quota(cgroup)
     if quota is not None:
-        cpus = min(cpus, max(1, round(quota)))
+        cpus = min(cpus, max(1, int(quota + 0.5)))
     return max(1, cpus)
 
 
-def _cgroup_quota() -> float | None:
+def _cgroup_quota(cgroup: Path) -> float | None:
     """CPUs allowed by the cgroup (v2 cpu.max, else v1 cfs quota), or None when unlimited."""
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
         pass
     try:
-        quota_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        period_us = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
         return None if quota_us <= 0 else quota_us / period_us
     except (OSError, ValueError):
         return None

@@ -64,3 +64,10 @@ def test_warm_up_and_precision_check(tiny_artifact: Path, predictor: Predictor) 
     reduced.check_precision()
     check = reduced.describe()["precision_check"]
     assert check["reference"] == "fp32" and 0 <= check["max_abs_diff"] < 0.05
+
+
+def test_auto_threads_share_the_cpus_among_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "usable_cpus", lambda: 8)
+    assert [predictor_module.auto_threads(w) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]

@@ -81,3 +81,28 @@ def test_every_setting_has_a_flag() -> None:
 def test_cli_rejects_bad_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--port", "99999"]) == 2
     assert "SENTIMENT_PORT / --port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("files", "cap"),
+    [
+        ({"cpu.max": "max 100000"}, None),
+        ({"cpu.max": "150000 100000"}, 2),  # docker --cpus 1.5
+        ({"cpu.max": "100000 100000"}, 1),
+        ({"cpu.max": "20000 100000"}, 1),  # never below one
+        ({"cpu/cpu.cfs_quota_us": "300000", "cpu/cpu.cfs_period_us": "100000"}, 3),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+    ],
+)
+def test_usable_cpus_honours_cgroup_quotas(
+    tmp_path: Path, files: dict[str, str], cap: int | None
+) -> None:
+    import os
+
+    from service.settings import usable_cpus
+
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content + "\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path) == (affinity if cap is None else min(affinity, cap))
