@@ -77,7 +77,7 @@ WORKDIR /tmp
 EXPOSE 8000
 
 # Ready means loaded and warmed up; /readyz answers 503 before that and while draining.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('SENTIMENT_PORT', '8000'), timeout=2)"]
 
 # SIGTERM drains requests in flight (SENTIMENT_DRAIN_TIMEOUT_S) and exits 0.
