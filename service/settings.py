@@ -27,13 +27,15 @@ class Settings(BaseSettings):
     model: Path | None = Field(
         None, description="artifact directory; default: the bundled IMDB model"
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 in containers")
+    port: int = Field(8000, ge=0, le=65535, description="port to listen on")
     workers: int = Field(
         1, ge=1, le=64, description="uvicorn worker processes, each with its own model"
     )
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available")
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 on GPUs and CPUs with native bf16, else fp32"
+    )
     max_batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
     max_batch_wait_ms: float = Field(
         5.0, ge=0, le=10_000, description="longest a batch waits to fill"
@@ -50,8 +52,10 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(
         30.0, ge=0, description="longest SIGTERM waits for requests in flight"
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="info logs one line per request"
+    )
+    log_format: Literal["json", "text"] = Field("json", description="json: one object per line")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="comma-separated; when set, /predict and /model need one"
     )
