@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class ServiceState:
     settings: Settings
     predictor: Any = None  # service.predictor.Predictor, imported lazily with torch
     batcher: Batcher | None = None
+    torch_thread: ThreadPoolExecutor | None = None
     ready: bool = False
     draining: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -51,14 +53,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from service.predictor import Predictor  # torch loads here, not at import
 
-        state.predictor = await asyncio.to_thread(
-            Predictor, settings
-        )  # a bad artifact stops start-up
+        # Every torch call runs on this one thread: load, warm-up, precision check, inference.
+        # Parallel torch work issued from a second thread gets a second OpenMP team, and then
+        # both run 2-2.6x slower than either alone (python -m benchmarks.threads).
+        state.torch_thread = ThreadPoolExecutor(1, thread_name_prefix="torch")
+        loop = asyncio.get_running_loop()
+        # A bad artifact raises here and stops start-up.
+        state.predictor = await loop.run_in_executor(state.torch_thread, Predictor, settings)
         state.batcher = Batcher(
             state.predictor,
             settings.max_batch_size,
             settings.max_batch_wait_ms / 1000,
             settings.queue_capacity,
+            run_executor=state.torch_thread,
         )
         state.batcher.start()
         info = state.predictor.describe()
@@ -120,8 +127,9 @@ def _spawn(state: ServiceState, coro: Any) -> None:
 
 async def _warm_up(state: ServiceState) -> None:
     predictor = state.predictor
-    await asyncio.to_thread(predictor.warm_up, state.settings.warmup_rounds)
-    await asyncio.to_thread(predictor.check_precision)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(state.torch_thread, predictor.warm_up, state.settings.warmup_rounds)
+    await loop.run_in_executor(state.torch_thread, predictor.check_precision)
     # torch, spaCy and the model leave millions of long-lived objects that every full garbage
     # collection would walk again. Measured with benchmarks/loopcost.py: 404 -> 266 us of event
     # loop per short request, and p99 127 -> 23 ms at concurrency 64. Freeze them out of sight.

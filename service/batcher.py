@@ -19,7 +19,7 @@ import collections
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,7 +65,12 @@ class Entry:
 
 class Batcher:
     def __init__(
-        self, backend: Backend, max_batch_size: int, max_wait_s: float, capacity: int
+        self,
+        backend: Backend,
+        max_batch_size: int,
+        max_wait_s: float,
+        capacity: int,
+        run_executor: Executor | None = None,
     ) -> None:
         self.backend = backend
         self.max_batch_size = max_batch_size
@@ -79,7 +84,8 @@ class Batcher:
         self._idle = asyncio.Event()
         self._idle.set()
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
-        self._run_pool = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        # run() goes to one thread: the caller may pass the thread its model already lives on.
+        self._run_pool = run_executor or ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._consumer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._closing = False
