@@ -93,15 +93,20 @@ class Predictor:
         return scores
 
     def warm_up(self, rounds: int) -> None:
-        """Run representative lengths and batch sizes, so the first requests are not slow."""
+        """Run each kind of batch the service will see, so the first requests are not slow:
+        a short text alone and a full batch of them, a long text alone and a few together.
+        (A full batch of 800-token reviews would cost seconds of start-up and teach nothing
+        that the smaller long batch does not.)"""
         started = time.perf_counter()
-        encoded = self.prepare(samples.ALL)
+        short, long = self.prepare(samples.SHORT[:1]), self.prepare(samples.LONG[:1])
         for _ in range(rounds):
-            for ids in encoded:
-                self.model.score_ids([ids])
-            for size in sorted({8, self.max_batch_size}):
-                for ids in encoded:
-                    self.model.score_ids([ids] * size)
+            for batch in (
+                short,
+                short * self.max_batch_size,
+                long,
+                long * min(8, self.max_batch_size),
+            ):
+                self.model.score_ids(batch)
         self.warmup_seconds = time.perf_counter() - started
 
     def check_precision(self) -> None:

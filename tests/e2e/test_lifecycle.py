@@ -19,7 +19,7 @@ KEY = "k" * 24
 
 
 def test_not_ready_until_warmed_up(serving_artifact: Path, tmp_path: Path) -> None:
-    process = ServerProcess(serving_artifact, tmp_path, warmup_rounds=40).start(wait_ready=False)
+    process = ServerProcess(serving_artifact, tmp_path, warmup_rounds=100).start(wait_ready=False)
     try:
         loading = process.wait_for(lambda r: r.status_code == 503)
         assert loading.json() == {"status": "loading"} and loading.headers["retry-after"] == "1"
