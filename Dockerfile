@@ -64,9 +64,16 @@ COPY --from=build /opt/venv /opt/venv
 # Every setting is a SENTIMENT_* variable (see `sentiment-serve --help`); these are the image's
 # defaults. Leave SENTIMENT_TORCH_THREADS at 0 to use one thread per CPU the container may use
 # (docker run --cpus is honoured), or set it to the CPU limit.
+#
+# OMP_WAIT_POLICY=PASSIVE: torch's idle OpenMP threads sleep instead of spinning. Spinning burns
+# the container's CPU quota and, on a host whose cores other processes also use (Prometheus and
+# Locust beside the api in docker-compose.yml, neighbours on a Kubernetes node), makes the threads
+# wait on each other: measured on 2 shared cores, 2 threads took 10 to 42 s to get ready instead
+# of 3.5 to 4 s, and answered 17 requests (8 failed) instead of 270 in a 15 s Locust run.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    OMP_WAIT_POLICY=PASSIVE \
     SENTIMENT_HOST=0.0.0.0 \
     SENTIMENT_PORT=8000 \
     SENTIMENT_LOG_FORMAT=json
