@@ -8,10 +8,12 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from model.artifact import ArtifactError
 from model.config import POOLINGS, TRUNCATIONS, TextConfig
+from training.data import GROUPINGS
 from training.errors import UserError
 from training.loop import PRECISIONS, TrainConfig
 
@@ -81,6 +83,18 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=_DEFAULT_TRAIN.device)
     g.add_argument("--precision", choices=PRECISIONS, default=_DEFAULT_TRAIN.precision)
     g.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling")
+    g.add_argument(
+        "--val-grouping",
+        choices=GROUPINGS,
+        default=_DEFAULT_TRAIN.val_grouping,
+        help="validation as aclImdb id blocks (a movie's reviews on one side) or random",
+    )
+    g.add_argument(
+        "--word-dropout",
+        type=float,
+        default=_DEFAULT_TRAIN.word_dropout,
+        help="share of training tokens replaced by <unk>",
+    )
     n = p.add_argument_group("network (defaults in model.ModelConfig)")
     n.add_argument("--hidden-size", type=int)
     n.add_argument("--num-layers", type=int)
@@ -129,27 +143,9 @@ def run_train(args: argparse.Namespace) -> None:
         )
         if getattr(args, k) is not None
     }
-    cfg = TrainConfig(
-        **{
-            k: getattr(args, k)
-            for k in (
-                "epochs",
-                "batch_size",
-                "lr",
-                "weight_decay",
-                "patience",
-                "val_fraction",
-                "vocab_size",
-                "min_freq",
-                "seed",
-                "grad_clip",
-                "warmup_fraction",
-                "device",
-                "precision",
-            )
-        },
-        calibrate=not args.no_calibrate,
-    )
+    # Every TrainConfig field that has a flag; calibrate is the one flag that is negated.
+    chosen = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    cfg = TrainConfig(**chosen, calibrate=not args.no_calibrate)
     try:
         text = TextConfig(max_tokens=args.max_tokens, truncation=args.truncation)
     except ValueError as exc:

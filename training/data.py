@@ -23,6 +23,8 @@ from pathlib import Path
 from training.errors import UserError
 
 SPLITS = ("train", "test")
+GROUPINGS = ("auto", "blocks", "random")
+ID_BLOCK = 250  # review ids per validation block (IMDB has at most 30 reviews of a movie)
 EXPECTED = (
     "an aclImdb folder or tar archive ({train,test}/{pos,neg}/*.txt), or train/test "
     ".csv/.jsonl files with 'text' and 'label' columns"
@@ -85,25 +87,49 @@ def check_both_classes(reviews: Sequence[Review], split: str) -> None:
 
 
 def stratified_split(
-    reviews: Sequence[Review], fraction: float, seed: int
+    reviews: Sequence[Review], fraction: float, seed: int, grouping: str = "random"
 ) -> tuple[list[Review], list[Review]]:
-    """(train, validation): `fraction` of each class, drawn with `seed`, goes to validation."""
+    """(train, validation): `fraction` of each class, drawn with `seed`, goes to validation.
+
+    grouping "random" draws single reviews. "blocks" draws whole runs of consecutive aclImdb
+    review ids: IMDB numbers each movie's reviews (up to 30) consecutively, so a block keeps a
+    movie's reviews on one side. A random draw puts the same movies in train and validation,
+    and validation then rewards memorising their names: 91.7% on such a split was 88.8% on the
+    test split, whose movies are all unseen. "auto" is blocks when every review has an id.
+    """
     if not 0.0 < fraction < 1.0:
         raise UserError(f"the validation fraction must be between 0 and 1, got {fraction}")
+    if grouping not in GROUPINGS:
+        raise UserError(f"validation grouping must be one of {GROUPINGS}, got {grouping!r}")
+    by_blocks = grouping == "blocks" or (
+        grouping == "auto" and all(_review_id(r) is not None for r in reviews)
+    )
     rng = random.Random(seed)
     train: list[Review] = []
     val: list[Review] = []
     for label in (0, 1):
         group = [r for r in reviews if r.label == label]
-        rng.shuffle(group)
         n_val = max(1, round(len(group) * fraction))
         if n_val >= len(group):
             raise UserError(
                 f"too few reviews of class {label} ({len(group)}) to carve a validation split"
             )
+        if by_blocks:
+            group.sort(key=lambda r: (_review_id(r) or 0, r.key))
+            size = max(1, min(ID_BLOCK, n_val // 5))  # at least five blocks per class
+            blocks = [group[i : i + size] for i in range(0, len(group), size)]
+            rng.shuffle(blocks)
+            group = [r for block in blocks for r in block]
+        else:
+            rng.shuffle(group)
         val.extend(group[:n_val])
         train.extend(group[n_val:])
     return sorted(train, key=lambda r: r.key), sorted(val, key=lambda r: r.key)
+
+
+def _review_id(review: Review) -> int | None:
+    match = _ACLIMDB_MEMBER.search(review.key)
+    return int(match.group(3)) if match else None
 
 
 def digest(reviews: Sequence[Review]) -> str:

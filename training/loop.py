@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from model.api import pad_batch
 from model.runtime import autocast, cpu_has_native_bf16, resolve_device
+from model.vocab import Vocab
 from training.errors import UserError
 from training.metrics import classification_metrics, sigmoid
 
@@ -44,6 +45,11 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm: LSTMs have occasional exploding steps
     patience: int = 2  # epochs without a better validation accuracy before stopping
     val_fraction: float = 0.1  # carved from train, stratified and seeded; never from test
+    # auto: whole blocks of consecutive aclImdb ids (one movie's reviews stay on one side; see
+    # training.data.stratified_split), single reviews for other corpora.
+    val_grouping: str = "auto"
+    # Share of training tokens replaced by <unk>, freshly drawn for every batch.
+    word_dropout: float = 0.0
     vocab_size: int = 50_000  # cap, counting <pad> and <unk>
     min_freq: int = 2  # words seen once are mostly typos and names
     seed: int = 13
@@ -55,6 +61,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise UserError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         for name in ("epochs", "batch_size", "vocab_size", "min_freq", "bucket_pool"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -142,6 +150,9 @@ def train_epoch(
     bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
     for rows in bar:
         ids, lengths = pad_batch([data.ids[i] for i in rows])  # ids: [batch, steps]
+        if cfg.word_dropout > 0:
+            dropped = (torch.rand(ids.shape) < cfg.word_dropout) & (ids != Vocab.pad_index)
+            ids = ids.masked_fill(dropped, Vocab.unk_index)
         target = labels[rows].to(device)  # [batch]
         with autocast(device, precision):
             logits = model(ids.to(device), lengths.to(device))  # [batch]
@@ -210,6 +221,7 @@ def fit(
     state = {
         "epoch": 0,
         "best_accuracy": -1.0,
+        "best_loss": float("inf"),
         "best_epoch": 0,
         "bad_epochs": 0,
         "history": [],
@@ -217,6 +229,7 @@ def fit(
     }
     if resume:
         state = _resume(last, run_id, model, optimizer, scheduler, scaler)
+        state.setdefault("best_loss", float("inf"))  # checkpoints of 0.1.0 runs did not record it
         log.info("resumed from %s after epoch %d", last, state["epoch"])
     elif last.exists():
         raise UserError(
@@ -247,9 +260,14 @@ def fit(
             "lr": scheduler.get_last_lr()[0],
             "seconds": time.perf_counter() - started,
         }
-        improved = metrics["accuracy"] > state["best_accuracy"]
+        # Better accuracy, or the same accuracy at a lower loss: a small validation set reaches
+        # its best accuracy early, and the first epoch to do so is seldom the best trained.
+        accuracy, loss = metrics["accuracy"], metrics["log_loss"]
+        improved = accuracy > state["best_accuracy"] or (
+            accuracy == state["best_accuracy"] and loss < state["best_loss"]
+        )
         if improved:
-            state.update(best_accuracy=metrics["accuracy"], best_epoch=epoch, bad_epochs=0)
+            state.update(best_accuracy=accuracy, best_loss=loss, best_epoch=epoch, bad_epochs=0)
             torch.save(model.state_dict(), best)
         else:
             state["bad_epochs"] += 1

@@ -84,7 +84,9 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     all_train = load_split(opts.sources, "train")
     if opts.limit:
         all_train = subsample(all_train, opts.limit, cfg.seed)
-    train_reviews, val_reviews = stratified_split(all_train, cfg.val_fraction, cfg.seed)
+    train_reviews, val_reviews = stratified_split(
+        all_train, cfg.val_fraction, cfg.seed, cfg.val_grouping
+    )
     log.info("data: %d train, %d validation reviews", len(train_reviews), len(val_reviews))
 
     pipeline = TextPipeline(text_config)

@@ -121,3 +121,33 @@ def test_split_fraction_must_be_sensible(tmp_path: Path) -> None:
         stratified_split(reviews, 1.5, seed=0)
     with pytest.raises(UserError, match="too few"):
         stratified_split(reviews, 0.9, seed=0)
+
+
+def id_runs(reviews: list) -> int:
+    """How many runs of consecutive ids the reviews of one class form."""
+    ids = sorted(int(r.key.split("/")[-1].split("_")[0]) for r in reviews)
+    return 1 + sum(1 for a, b in zip(ids, ids[1:], strict=False) if b != a + 1)
+
+
+def test_aclimdb_validation_takes_whole_blocks_of_consecutive_ids(tmp_path: Path) -> None:
+    """IMDB numbers one movie's reviews consecutively: blocks keep a movie on one side."""
+    rows = synthetic.reviews(2000, seed=3)
+    by_class = [r for r in rows if r[1] == 1] + [
+        r for r in rows if r[1] == 0
+    ]  # ids 0-999 pos, then neg
+    synthetic.write_aclimdb(tmp_path, {"train": by_class})
+    reviews = load_split([tmp_path], "train")
+    train, val = stratified_split(reviews, 0.1, seed=1, grouping="auto")
+    assert len(val) == 200 and sum(r.label for r in val) == 100
+    for label in (0, 1):
+        assert id_runs([r for r in val if r.label == label]) <= 5  # five blocks of 20 ids
+    _, random_val = stratified_split(reviews, 0.1, seed=1, grouping="random")
+    assert id_runs([r for r in random_val if r.label == 1]) > 50
+    assert stratified_split(reviews, 0.1, seed=1, grouping="auto") == (train, val)
+
+
+def test_auto_grouping_draws_single_reviews_from_tables(tmp_path: Path) -> None:
+    reviews = load_split([synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(400))], "train")
+    assert stratified_split(reviews, 0.1, 2, "auto") == stratified_split(reviews, 0.1, 2, "random")
+    with pytest.raises(UserError, match="grouping"):
+        stratified_split(reviews, 0.1, 2, "by-movie")

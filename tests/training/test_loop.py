@@ -114,3 +114,24 @@ def test_bad_settings() -> None:
         TrainConfig(precision="int4")
     with pytest.raises(UserError, match="epochs"):
         TrainConfig(epochs=0)
+
+
+def test_word_dropout_hides_words_from_training(tmp_path: Path) -> None:
+    """With nearly every word replaced by <unk>, nothing can be learned; with none, it can."""
+    results = {}
+    for p in (0.0, 0.99):
+        cfg = TrainConfig(
+            epochs=12,
+            batch_size=8,
+            lr=2e-2,
+            patience=12,
+            device="cpu",
+            precision="fp32",
+            word_dropout=p,
+        )
+        results[p] = fit(
+            new_model(), data(128, 0), data(32, 1), cfg, tmp_path / str(p), run_id="x"
+        ).best_accuracy
+    assert results[0.0] >= 0.9 and results[0.99] <= 0.7
+    with pytest.raises(UserError, match="word_dropout"):
+        TrainConfig(word_dropout=1.0)
