@@ -16,6 +16,9 @@ from service.errors import error_response
 
 access_log = logging.getLogger("service.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Probes and scrapes arrive every few seconds from every orchestrator and Prometheus: logged at
+# debug, so that the info log is about traffic.
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class BodyTooLarge(Exception):
@@ -95,7 +98,8 @@ class ObservabilityMiddleware:
 
     @staticmethod
     def _log(scope: Scope, request_id: str, route: str, status: int, seconds: float) -> None:
-        if not access_log.isEnabledFor(logging.INFO):
+        level = logging.DEBUG if route in _QUIET_ROUTES and status < 400 else logging.INFO
+        if not access_log.isEnabledFor(level):
             return
         state: dict[str, Any] = scope.get("state", {})
         fields = {
@@ -108,4 +112,4 @@ class ObservabilityMiddleware:
         for key in ("texts", "batch_size", "error"):
             if key in state:
                 fields[key] = state[key]
-        access_log.info("request", extra={"fields": fields})
+        access_log.log(level, "request", extra={"fields": fields})

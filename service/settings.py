@@ -22,7 +22,11 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    # env_ignore_empty: SENTIMENT_MODEL= (as compose files and manifests often leave it) means
+    # "not set", not the current directory.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_ignore_empty=True
+    )
 
     model: Path | None = Field(
         None, description="artifact directory; default: the bundled IMDB model"

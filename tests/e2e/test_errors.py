@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
@@ -157,3 +158,18 @@ def test_texts_are_never_logged(server: ServerProcess) -> None:
         f"{server.url}/predict", json={"texts": [secret, ""]}
     )  # a 422 names the field, not the text
     assert secret not in server.logs()
+
+
+def test_probes_and_scrapes_stay_out_of_the_info_log(server: ServerProcess) -> None:
+    marker = "probe-marker-7d1e"
+    for route in ("/healthz", "/readyz", "/metrics"):
+        httpx.get(f"{server.url}{route}", headers={"X-Request-ID": marker})
+    httpx.post(
+        f"{server.url}/predict", json={"text": "good"}, headers={"X-Request-ID": marker + "-p"}
+    )
+    for _ in range(100):  # the access log is written by a background thread
+        logged = [line for line in server.logs().splitlines() if marker in line]
+        if logged:
+            break
+        time.sleep(0.02)
+    assert len(logged) == 1 and '"route": "/predict"' in logged[0]

@@ -106,3 +106,10 @@ def test_usable_cpus_honours_cgroup_quotas(
         (tmp_path / name).write_text(content + "\n")
     affinity = len(os.sched_getaffinity(0))
     assert usable_cpus(tmp_path) == (affinity if cap is None else min(affinity, cap))
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTIMENT_MODEL", "")
+    monkeypatch.setenv("SENTIMENT_PORT", "")
+    s = load_settings()
+    assert s.model is None and s.port == 8000
