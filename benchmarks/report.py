@@ -57,8 +57,11 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"`{meta['command']}`",
         "",
-        f"Model `{meta['model_version']}`, {meta['dtype']}, {meta['torch_threads']} torch threads, "
-        f"{meta['cpus']} CPUs ({meta['cpu']}), torch {meta['torch']}. Closed-loop load of "
+        f"Model `{meta['model_version']}`, {meta['dtype']}, {meta['cpus']} CPUs ({meta['cpu']}), "
+        f"torch {meta['torch']}. Torch threads: {meta['in_process_torch_threads']} in-process, "
+        f"{meta['service']['torch_threads']} per service worker ({meta['service']['workers']} "
+        f"worker(s), batches of up to {meta['service']['max_batch_size']}), "
+        f"{meta['naive_torch_threads']} in the naive server. Closed-loop load of "
         f"single-text requests, {meta['seconds']:g} s per measurement, median of "
         f"{meta['rounds']} rounds; the load generator runs on the same machine.",
         "",

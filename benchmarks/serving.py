@@ -86,7 +86,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="repetitions; figures are medians")
     p.add_argument("--dtype", default="auto", help="for all three: auto|fp32|bf16")
     p.add_argument(
-        "--threads", type=int, default=0, help="torch threads for all three (0: as the service)"
+        "--threads", type=int, default=0, help="torch threads in-process (0: every usable CPU)"
+    )
+    p.add_argument(
+        "--naive-threads",
+        type=int,
+        default=1,
+        help="torch threads per request in the naive baseline (its best setting here is 1)",
     )
     p.add_argument(
         "--service-env",
@@ -112,14 +118,12 @@ def main() -> None:
         **model_env,
         "SENTIMENT_PORT": "8711",
         "SENTIMENT_DTYPE": dtype,
-        "SENTIMENT_TORCH_THREADS": str(threads),
-        "SENTIMENT_LOG_LEVEL": "warning",
         **dict(kv.split("=", 1) for kv in args.service_env),
     }
     naive_env = {
         "NAIVE_MODEL": str(args.model or ""),
         "NAIVE_DTYPE": dtype,
-        "NAIVE_TORCH_THREADS": str(threads),
+        "NAIVE_TORCH_THREADS": str(args.naive_threads),
     }
     service, ready_s = start(
         [sys.executable, "-m", "service"],
@@ -127,6 +131,7 @@ def main() -> None:
         f"http://{HOST}:8711",
         args.out / "service.log",
     )
+    serving = httpx.get(f"http://{HOST}:8711/model").json()["serving"]
     naive, _ = start(
         [
             sys.executable,
@@ -154,7 +159,12 @@ def main() -> None:
     meta = {
         "model_version": model.version,
         "dtype": dtype,
-        "torch_threads": threads,
+        "in_process_torch_threads": threads,
+        "naive_torch_threads": args.naive_threads,
+        "service": {
+            k: serving[k]
+            for k in ("workers", "torch_threads", "dtype", "max_batch_size", "max_batch_wait_ms")
+        },
         "cpus": usable_cpus(),
         "cpu": platform.processor() or platform.machine(),
         "torch": torch.__version__,

@@ -32,7 +32,7 @@ class ServiceState:
     settings: Settings
     predictor: Any = None  # service.predictor.Predictor, imported lazily with torch
     batcher: Batcher | None = None
-    torch_thread: ThreadPoolExecutor | None = None
+    torch_pool: ThreadPoolExecutor | None = None
     ready: bool = False
     draining: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -51,21 +51,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from service.predictor import Predictor  # torch loads here, not at import
+        # torch loads here, not at import
+        from service.predictor import Predictor, init_inference_thread, parallelism
 
-        # Every torch call runs on this one thread: load, warm-up, precision check, inference.
-        # Parallel torch work issued from a second thread gets a second OpenMP team, and then
-        # both run 2-2.6x slower than either alone (python -m benchmarks.threads).
-        state.torch_thread = ThreadPoolExecutor(1, thread_name_prefix="torch")
+        # Every torch call runs on these threads, each set up for torch once: load, warm-up,
+        # precision check, inference. Torch work issued from a thread that was not set up
+        # (asyncio's default executor, say) gets an OpenMP team of its own, and the teams then
+        # ran 2-2.6x slower than one alone (python -m benchmarks.threads).
+        parallel = parallelism(settings)
+        state.torch_pool = ThreadPoolExecutor(
+            parallel.batches,
+            thread_name_prefix="torch",
+            initializer=init_inference_thread,
+            initargs=(parallel.torch_threads,),
+        )
         loop = asyncio.get_running_loop()
         # A bad artifact raises here and stops start-up.
-        state.predictor = await loop.run_in_executor(state.torch_thread, Predictor, settings)
+        state.predictor = await loop.run_in_executor(
+            state.torch_pool, Predictor, settings, parallel
+        )
         state.batcher = Batcher(
             state.predictor,
             settings.max_batch_size,
             settings.max_batch_wait_ms / 1000,
             settings.queue_capacity,
-            run_executor=state.torch_thread,
+            run_executor=state.torch_pool,
+            concurrency=parallel.batches,
         )
         state.batcher.start()
         info = state.predictor.describe()
@@ -75,10 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if metrics.MULTIPROCESS:
             _spawn(state, _report_worker())
         log.info(
-            "serving %s on %s in %s with %d torch threads",
+            "serving %s on %s in %s: %d batches at once, %d torch threads each",
             state.predictor.version,
             info["device"],
             info["dtype"],
+            info["inference_threads"],
             info["torch_threads"],
         )
         try:
@@ -128,8 +140,8 @@ def _spawn(state: ServiceState, coro: Any) -> None:
 async def _warm_up(state: ServiceState) -> None:
     predictor = state.predictor
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(state.torch_thread, predictor.warm_up, state.settings.warmup_rounds)
-    await loop.run_in_executor(state.torch_thread, predictor.check_precision)
+    await loop.run_in_executor(state.torch_pool, predictor.warm_up, state.settings.warmup_rounds)
+    await loop.run_in_executor(state.torch_pool, predictor.check_precision)
     # torch, spaCy and the model leave millions of long-lived objects that every full garbage
     # collection would walk again. Measured with benchmarks/loopcost.py: 404 -> 266 us of event
     # loop per short request, and p99 127 -> 23 ms at concurrency 64. Freeze them out of sight.

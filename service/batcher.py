@@ -4,9 +4,11 @@ Every text of every request becomes one Entry in one queue. The consumer closes 
   * when it holds `max_batch_size` texts, or
   * `max_wait` after its first text was queued, or
   * at once when the queue is empty and the model is idle (nothing to wait for).
-A closed batch is tokenized on the `prepare` thread while the previous batch is still on the
-`run` thread, so tokenizing and inference overlap. Entries whose caller has gone (future
-cancelled) are skipped; entries past their deadline fail with DeadlineExceeded.
+Up to `concurrency` batches run at once, each on one of the `run` executor's threads; "idle"
+means one of those slots is free. A closed batch is tokenized on the `prepare` thread while
+earlier batches are still running, so tokenizing and inference overlap. Entries whose caller
+has gone (future cancelled) are skipped; entries past their deadline fail with
+DeadlineExceeded.
 
 The backend is anything with `prepare(texts) -> items` and `run(items) -> scores`, both called
 on worker threads; the unit tests use a fake one. This module does not import torch.
@@ -71,6 +73,7 @@ class Batcher:
         max_wait_s: float,
         capacity: int,
         run_executor: Executor | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.backend = backend
         self.max_batch_size = max_batch_size
@@ -78,14 +81,18 @@ class Batcher:
         self.capacity = capacity
         self._queue: collections.deque[Entry] = collections.deque()
         # The consumer sleeps on one future at a time; it is woken only when waking is useful:
-        # when `_wanted` texts are queued, when the model goes idle, or when a timer fires.
+        # when `_wanted` texts are queued, when a slot frees up, or when a timer fires.
         self._waiter: asyncio.Future[None] | None = None
         self._wanted = 1
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._free_slots = concurrency  # batches that may start now
+        self._slot_freed = asyncio.Event()
+        self._slot_freed.set()
         self._prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="tokenize")
-        # run() goes to one thread: the caller may pass the thread its model already lives on.
-        self._run_pool = run_executor or ThreadPoolExecutor(1, thread_name_prefix="inference")
+        # The caller may pass the executor its model already lives on (with `concurrency`
+        # threads, each set up for torch); otherwise one thread per slot.
+        self._run_pool = run_executor or ThreadPoolExecutor(
+            concurrency, thread_name_prefix="inference"
+        )
         self._consumer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -144,7 +151,9 @@ class Batcher:
                 self._prepare_pool, self.backend.prepare, [e.text for e in batch]
             )
             tokenize_seconds = time.perf_counter() - closed
-            await self._idle.wait()  # the previous batch's forward pass
+            while self._free_slots == 0:  # every slot runs an earlier batch
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
             kept = [
                 (e, item)
                 for e, item in zip(batch, items, strict=True)
@@ -152,7 +161,7 @@ class Batcher:
             ]
             if not kept:
                 continue
-            self._idle.clear()
+            self._free_slots -= 1
             batch, items = [e for e, _ in kept], [i for _, i in kept]
             task = loop.create_task(self._run(batch, items, closed, tokenize_seconds))
             self._running.add(task)
@@ -173,7 +182,7 @@ class Batcher:
                 batch.append(entry)
                 continue
             remaining = close_at - time.perf_counter()
-            if self._idle.is_set() or remaining <= 0 or self._closing:
+            if self._free_slots > 0 or remaining <= 0 or self._closing:
                 break
             # The model is busy: sleep until the batch can fill, the model frees up, or the
             # wait limit passes, rather than waking for every text that arrives.
@@ -239,7 +248,8 @@ class Batcher:
                     entry.future.set_exception(exc)
             return
         finally:
-            self._idle.set()
+            self._free_slots += 1
+            self._slot_freed.set()
             self._wake()  # a batch that is collecting can go now
         seconds = time.perf_counter() - started
         metrics.BATCH_SIZE.observe(len(batch))

@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(20_000, ge=1, description="characters per text")
     max_texts: int = Field(128, ge=1, description="texts per request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="request body size")
+    inference_threads: int = Field(
+        0, ge=0, description="batches run at once; 0: up to 4 on CPU (CPUs shared), 1 on GPU"
+    )
     torch_threads: int = Field(
-        0, ge=0, description="0: the CPUs this process may use, shared among workers"
+        0, ge=0, description="intra-op threads per batch; 0: the CPUs left per concurrent batch"
     )
     warmup_rounds: int = Field(2, ge=0, description="warm-up passes over representative lengths")
     drain_timeout_s: float = Field(

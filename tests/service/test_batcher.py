@@ -189,3 +189,21 @@ async def test_timings_are_recorded_per_entry() -> None:
         e.batch_size == 2 and e.inference_seconds >= 0.02 and e.tokens in (2, 3) for e in entries
     )
     await batcher.stop(1)
+
+
+async def test_several_slots_run_batches_side_by_side() -> None:
+    started_at: list[float] = []
+
+    class Slow(FakeBackend):
+        def run(self, items: list[str]) -> list[float]:  # no lock: runs concurrently
+            started_at.append(time.perf_counter())
+            time.sleep(0.2)
+            return [len(t) / 1000 for t in items]
+
+    batcher = Batcher(Slow(), max_batch_size=1, max_wait_s=0.01, capacity=10, concurrency=2)
+    batcher.start()
+    began = time.perf_counter()
+    assert await scores(batcher, ["a", "bb", "ccc", "dddd"]) == [0.001, 0.002, 0.003, 0.004]
+    assert time.perf_counter() - began < 0.6  # four 0.2 s batches, two at a time
+    assert started_at[1] - started_at[0] < 0.1
+    await batcher.stop(1)

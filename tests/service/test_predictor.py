@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from model import SentimentModel
-from service.predictor import Predictor, groups
+from service.predictor import Predictor, groups, parallelism
 from service.settings import load_settings
 
 
@@ -46,7 +46,7 @@ def test_similar_lengths_share_one_pass_and_outliers_get_their_own() -> None:
 
 @pytest.fixture(scope="module")
 def predictor(tiny_artifact: Path) -> Predictor:
-    return Predictor(load_settings(model=tiny_artifact, dtype="fp32", torch_threads=1))
+    return make(tiny_artifact, "fp32")
 
 
 def test_run_keeps_input_order_and_matches_the_model(
@@ -60,14 +60,35 @@ def test_run_keeps_input_order_and_matches_the_model(
 def test_warm_up_and_precision_check(tiny_artifact: Path, predictor: Predictor) -> None:
     predictor.warm_up(1)
     assert predictor.warmup_seconds > 0 and predictor.describe()["precision_check"] is None
-    reduced = Predictor(load_settings(model=tiny_artifact, dtype="bf16", torch_threads=1))
+    reduced = make(tiny_artifact, "bf16")
     reduced.check_precision()
     check = reduced.describe()["precision_check"]
     assert check["reference"] == "fp32" and 0 <= check["max_abs_diff"] < 0.05
 
 
-def test_auto_threads_share_the_cpus_among_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+def make(artifact: Path, dtype: str) -> Predictor:
+    settings = load_settings(model=artifact, dtype=dtype, torch_threads=1)
+    return Predictor(settings, parallelism(settings))
+
+
+@pytest.mark.parametrize(
+    ("cpus", "settings", "expected"),
+    [
+        (2, {}, (2, 1)),  # this machine: two batches at once, one torch thread each
+        (1, {}, (1, 1)),
+        (8, {}, (4, 2)),  # at most four batches; the rest become intra-op threads
+        (16, {}, (4, 4)),
+        (8, {"workers": 2}, (4, 1)),  # workers share the CPUs
+        (8, {"workers": 16}, (1, 1)),
+        (8, {"inference_threads": 1}, (1, 8)),  # one batch at a time, all CPUs inside it
+        (8, {"torch_threads": 1}, (4, 1)),
+    ],
+)
+def test_parallelism_never_oversubscribes(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, settings: dict, expected: tuple[int, int]
+) -> None:
     import service.predictor as predictor_module
 
-    monkeypatch.setattr(predictor_module, "usable_cpus", lambda: 8)
-    assert [predictor_module.auto_threads(w) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    monkeypatch.setattr(predictor_module, "usable_cpus", lambda: cpus)
+    chosen = parallelism(load_settings(device="cpu", **settings))
+    assert (chosen.batches, chosen.torch_threads) == expected
