@@ -62,18 +62,14 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin
 COPY --from=build /opt/venv /opt/venv
 
 # Every setting is a SENTIMENT_* variable (see `sentiment-serve --help`); these are the image's
-# defaults. Leave SENTIMENT_TORCH_THREADS at 0 to use one thread per CPU the container may use
-# (docker run --cpus is honoured), or set it to the CPU limit.
-#
-# OMP_WAIT_POLICY=PASSIVE: torch's idle OpenMP threads sleep instead of spinning. Spinning burns
-# the container's CPU quota and, on a host whose cores other processes also use (Prometheus and
-# Locust beside the api in docker-compose.yml, neighbours on a Kubernetes node), makes the threads
-# wait on each other: measured on 2 shared cores, 2 threads took 10 to 42 s to get ready instead
-# of 3.5 to 4 s, and answered 17 requests (8 failed) instead of 270 in a 15 s Locust run.
+# defaults. Left at 0, SENTIMENT_INFERENCE_THREADS and SENTIMENT_TORCH_THREADS split the CPUs the
+# container may use (docker run --cpus is honoured): on 2 CPUs, two batches at once, one torch
+# thread each. With one torch thread per batch no OpenMP thread waits for another, so no
+# OMP_WAIT_POLICY is needed (PASSIVE cut short-text throughput in half and long-text throughput
+# eightfold on a dedicated 2-CPU machine: docs/deployment.md).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    OMP_WAIT_POLICY=PASSIVE \
     SENTIMENT_HOST=0.0.0.0 \
     SENTIMENT_PORT=8000 \
     SENTIMENT_LOG_FORMAT=json

@@ -22,7 +22,8 @@ def test_api_threads_follow_its_cpu_limit() -> None:
     for env, cpus in [({}, "2"), ({"API_CPUS": "1"}, "1")]:
         api = compose_config(**env)["services"]["api"]
         limits = api["deploy"]["resources"]["limits"]
-        assert str(limits["cpus"]) == cpus == api["environment"]["SENTIMENT_TORCH_THREADS"]
+        assert str(limits["cpus"]) == cpus == api["environment"]["SENTIMENT_INFERENCE_THREADS"]
+        assert api["environment"]["SENTIMENT_TORCH_THREADS"] == "1"
         assert api["environment"]["SENTIMENT_WORKERS"] == "1"
         assert int(limits["memory"]) >= 1024**3
 
@@ -70,6 +71,6 @@ def test_scaled_replicas_sit_behind_nginx() -> None:
     assert proxy["ports"][0]["published"] == "8000"
     assert mounts(proxy)["deploy/proxy/nginx.conf"] == "/etc/nginx/nginx.conf"
     assert services["loadtest"]["environment"]["LOCUST_HOST"] == "http://proxy:8000"
-    assert services["api"]["environment"]["SENTIMENT_TORCH_THREADS"] == "1"
+    assert services["api"]["environment"]["SENTIMENT_INFERENCE_THREADS"] == "1"
     nginx = (DEPLOY / "proxy" / "nginx.conf").read_text()
     assert "resolver 127.0.0.11" in nginx and "set $api http://api:8000;" in nginx

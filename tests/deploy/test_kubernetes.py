@@ -58,11 +58,12 @@ def test_kustomization_lists_every_manifest() -> None:
     }
 
 
-def test_torch_threads_match_the_cpu_limit() -> None:
+def test_concurrent_batches_match_the_cpu_limit() -> None:
     api = container(manifests()["Deployment"])
     env = {e["name"]: e.get("value") for e in api["env"]}
     limits, requests = api["resources"]["limits"], api["resources"]["requests"]
-    assert env["SENTIMENT_TORCH_THREADS"] == limits["cpu"] == requests["cpu"]
+    assert env["SENTIMENT_INFERENCE_THREADS"] == limits["cpu"] == requests["cpu"]
+    assert env["SENTIMENT_TORCH_THREADS"] == "1"
     assert limits["memory"] == requests["memory"], "a Guaranteed pod: no surprise eviction"
 
 
