@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from model.artifact import sha256_file
 from training.errors import UserError
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -21,7 +21,7 @@ def download_imdb(
     """The official archive in `folder`; downloaded unless a copy with SHA-256 is there."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / IMDB_FILENAME
-    if target.is_file() and _sha256(target) == sha256:
+    if target.is_file() and sha256_file(target) == sha256:
         return target
     partial = target.with_name(target.name + ".part")
     try:
@@ -35,17 +35,9 @@ def download_imdb(
             f"fetch that file on another machine, check that its SHA-256 is {sha256}, copy it "
             f"here and pass it as --data path/to/{IMDB_FILENAME}"
         ) from exc
-    actual = _sha256(partial)
+    actual = sha256_file(partial)
     if actual != sha256:
         partial.unlink()
         raise UserError(f"{url} gave a file with SHA-256 {actual}, expected {sha256}; not using it")
     os.replace(partial, target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
