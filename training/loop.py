@@ -37,7 +37,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 class TrainConfig:
     """Optimisation and data settings; the network's own live in model.ModelConfig."""
 
-    epochs: int = 8  # validation accuracy levels off after 4-6 epochs; early stopping ends it
+    # The learning rate decays to zero over the run. On validation, accuracy peaks after 2-3
+    # epochs and loss rises after; 4 epochs scored 91.04% where 8 scored 90.48% (MODEL_CARD.md).
+    epochs: int = 4
     batch_size: int = 64  # reviews per step
     lr: float = 2e-3  # AdamW peak learning rate, reached after warm-up
     weight_decay: float = 0.01  # AdamW decoupled decay, not on biases or the embedding
@@ -48,10 +50,12 @@ class TrainConfig:
     # auto: whole blocks of consecutive aclImdb ids (one movie's reviews stay on one side; see
     # training.data.stratified_split), single reviews for other corpora.
     val_grouping: str = "auto"
-    # Share of training tokens replaced by <unk>, freshly drawn for every batch.
-    word_dropout: float = 0.0
+    # Share of training tokens replaced by <unk>, freshly drawn for every batch: with the
+    # embedding dropout and min_freq 3, 91.04% on validation against 90.76% without (one run
+    # each, so within noise; the loss curves agree: MODEL_CARD.md).
+    word_dropout: float = 0.1
     vocab_size: int = 50_000  # cap, counting <pad> and <unk>
-    min_freq: int = 2  # words seen once are mostly typos and names
+    min_freq: int = 3  # rarer words are mostly typos and names: 36k words, 96% in GloVe
     seed: int = 13
     device: str = "auto"  # auto|cpu|cuda
     precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs, else fp32/fp16
