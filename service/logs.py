@@ -52,16 +52,25 @@ class _DeferredFormatting(logging.handlers.QueueHandler):
 _listener: logging.handlers.QueueListener | None = None
 
 
-def configure(level: str, fmt: str) -> None:
+def _stop_listener() -> None:
+    """Write out what is queued and stop the writer thread (once per listener)."""
     global _listener
     if _listener is not None:
         _listener.stop()
+        _listener = None
+
+
+atexit.register(_stop_listener)  # flush what is queued when the process exits
+
+
+def configure(level: str, fmt: str) -> None:
+    global _listener
+    _stop_listener()
     writer = logging.StreamHandler(sys.stderr)
     writer.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     _listener = logging.handlers.QueueListener(records, writer)
     _listener.start()
-    atexit.register(_listener.stop)  # flush what is queued when the process exits
     root = logging.getLogger()
     root.handlers[:] = [_DeferredFormatting(records)]
     root.setLevel(level.upper())
