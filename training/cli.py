@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from model.artifact import ArtifactError
-from model.config import POOLINGS, TRUNCATIONS, TextConfig
+from model.config import POOLINGS, TRUNCATIONS, ModelConfig, TextConfig
 from training.data import GROUPINGS
 from training.errors import UserError
 from training.loop import PRECISIONS, TrainConfig
@@ -20,6 +21,15 @@ from training.loop import PRECISIONS, TrainConfig
 log = logging.getLogger("training")
 _DEFAULT_TRAIN = TrainConfig()
 _DEFAULT_TEXT = TextConfig()
+# The ModelConfig fields that have a flag; a flag left out keeps ModelConfig's default.
+_NETWORK_FLAGS: dict[str, dict[str, Any]] = {
+    "hidden_size": {"type": int},
+    "num_layers": {"type": int},
+    "pooling": {"choices": POOLINGS},
+    "dropout": {"type": float},
+    "embedding_dropout": {"type": float},
+    "head_dropout": {"type": float},
+}
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -96,12 +106,8 @@ def train_parser() -> argparse.ArgumentParser:
         help="share of training tokens replaced by <unk>",
     )
     n = p.add_argument_group("network (defaults in model.ModelConfig)")
-    n.add_argument("--hidden-size", type=int)
-    n.add_argument("--num-layers", type=int)
-    n.add_argument("--pooling", choices=POOLINGS)
-    n.add_argument("--dropout", type=float)
-    n.add_argument("--embedding-dropout", type=float)
-    n.add_argument("--head-dropout", type=float)
+    for name, options in _NETWORK_FLAGS.items():
+        n.add_argument(f"--{name.replace('_', '-')}", **options)
     t = p.add_argument_group("text pipeline")
     t.add_argument("--max-tokens", type=int, default=_DEFAULT_TEXT.max_tokens)
     t.add_argument("--truncation", choices=TRUNCATIONS, default=_DEFAULT_TEXT.truncation)
@@ -131,23 +137,13 @@ def run_train(args: argparse.Namespace) -> None:
         if len(sources) != 1:
             raise UserError("--download takes one --data folder to download into")
         sources = [download_imdb(sources[0])]
-    network = {
-        k: getattr(args, k)
-        for k in (
-            "hidden_size",
-            "num_layers",
-            "pooling",
-            "dropout",
-            "embedding_dropout",
-            "head_dropout",
-        )
-        if getattr(args, k) is not None
-    }
+    network = {k: getattr(args, k) for k in _NETWORK_FLAGS if getattr(args, k) is not None}
     # Every TrainConfig field that has a flag; calibrate is the one flag that is negated.
     chosen = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     cfg = TrainConfig(**chosen, calibrate=not args.no_calibrate)
     try:
         text = TextConfig(max_tokens=args.max_tokens, truncation=args.truncation)
+        ModelConfig(vocab_size=2, **network)  # the network flags, checked before any data is read
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     opts = RunOptions(

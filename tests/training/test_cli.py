@@ -151,6 +151,14 @@ def test_one_class_and_existing_output_and_bad_glove(tmp_path: Path) -> None:
     assert code == 2 and "g.txt:2" in err and not (tmp_path / "o2").exists()
 
 
+def test_a_bad_network_flag_exits_with_a_message(tmp_path: Path) -> None:
+    data = synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(40))
+    code, err = run_train(
+        tmp_path, "--data", str(data), "--out", str(tmp_path / "o"), "--num-layers", "0"
+    )
+    assert code == 2 and "num_layers must be at least 1" in err and "Traceback" not in err
+
+
 def test_evaluate_on_a_missing_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = evaluate_main(["--model", str(tmp_path / "none"), "--data", str(tmp_path)])
     assert code == 2 and "no such artifact directory" in capsys.readouterr().err
