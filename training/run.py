@@ -60,12 +60,13 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def encode(pipeline: TextPipeline, reviews: Sequence[Review]) -> tuple[Encoded, list[list[str]]]:
-    tokens = list(pipeline.tokens_many(r.text for r in reviews))
-    vocab = pipeline.vocab
-    assert vocab is not None
-    ids = [vocab.encode(t) for t in tokens]
-    return Encoded(ids, np.array([r.label for r in reviews], dtype=np.int64)), tokens
+def labels(reviews: Sequence[Review]) -> np.ndarray:
+    return np.array([r.label for r in reviews], dtype=np.int64)
+
+
+def encode(pipeline: TextPipeline, reviews: Sequence[Review]) -> Encoded:
+    """The reviews through the same text pipeline that serving uses."""
+    return Encoded(pipeline.encode_many(r.text for r in reviews), labels(reviews))
 
 
 def subsample(reviews: list[Review], limit: int, seed: int) -> list[Review]:
@@ -105,10 +106,8 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     model = SentimentLSTM(model_config)
     init_embedding(model, torch.from_numpy(glove.vectors))
 
-    train_set = Encoded(
-        [vocab.encode(t) for t in train_tokens], np.array([r.label for r in train_reviews])
-    )
-    val_set, _ = encode(pipeline, val_reviews)
+    train_set = Encoded([vocab.encode(t) for t in train_tokens], labels(train_reviews))
+    val_set = encode(pipeline, val_reviews)
     data = {"train": describe(train_reviews), "validation": describe(val_reviews)}
     run_id = fingerprint(
         config_dict(cfg), model_config.to_dict(), text_config.to_dict(), data, glove.source
@@ -132,7 +131,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
 
     if opts.evaluate_test and has_split(opts.sources, "test"):
         test_reviews = load_split(opts.sources, "test")
-        test_set, _ = encode(pipeline, test_reviews)
+        test_set = encode(pipeline, test_reviews)
         metrics["test"] = classification_metrics(
             test_set.labels, sigmoid(predict_logits(model, test_set, torch.device("cpu")))
         )

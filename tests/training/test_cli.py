@@ -100,7 +100,7 @@ def test_training_and_serving_encode_text_identically(tiny_artifact: Path, tiny_
     """The classic skew bug: the ids the network was trained on must be the ids it is served."""
     model = SentimentModel.load(tiny_artifact)
     reviews = load_split([tiny_data], "test")
-    trained, _ = encode(TextPipeline(model.artifact.text_config, model.artifact.vocab), reviews)
+    trained = encode(TextPipeline(model.artifact.text_config, model.artifact.vocab), reviews)
     assert trained.ids == model.encode([r.text for r in reviews])
 
 
