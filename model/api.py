@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -90,10 +90,23 @@ class SentimentModel:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         encoded = self.encode(texts)
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        scores = [0.0] * len(encoded)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            for i, p in zip(chunk, self.score_ids([encoded[i] for i in chunk]), strict=True):
+        return self.score_by_length(
+            encoded,
+            lambda lengths: list(range(batch_size, len(lengths), batch_size)) + [len(lengths)],
+        )
+
+    def score_by_length(
+        self, id_lists: Sequence[Sequence[int]], cut: Callable[[list[int]], list[int]]
+    ) -> list[float]:
+        """P(positive) for encoded texts, in input order. The texts are sorted by length and
+        scored in the groups that `cut` ends: given the sorted lengths, it returns the end index
+        of each group, the last being their count."""
+        order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
+        scores = [0.0] * len(id_lists)
+        start = 0
+        for end in cut([len(id_lists[i]) for i in order]):
+            rows = order[start:end]
+            for i, p in zip(rows, self.score_ids([id_lists[i] for i in rows]), strict=True):
                 scores[i] = p
+            start = end
         return scores

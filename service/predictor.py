@@ -107,15 +107,7 @@ class Predictor:
 
     def run(self, id_lists: list[list[int]]) -> list[float]:
         """Scores in input order; texts of similar length share a forward pass."""
-        order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
-        scores = [0.0] * len(id_lists)
-        start = 0
-        for end in groups([len(id_lists[i]) for i in order]):
-            rows = order[start:end]
-            for i, p in zip(rows, self.model.score_ids([id_lists[i] for i in rows]), strict=True):
-                scores[i] = p
-            start = end
-        return scores
+        return self.model.score_by_length(id_lists, groups)
 
     def warm_up(self, rounds: int) -> None:
         """Run each kind of batch the service will see, so the first requests are not slow:
