@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -53,6 +54,17 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(payload).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
 def error_response(
     status: int,
     code: str,
@@ -60,8 +72,15 @@ def error_response(
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = json.dumps({"error": code, "message": message, "field": field}).encode()
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return json_response({"error": code, "message": message, "field": field}, status, headers)
+
+
+def field_name(loc: Sequence[int | str]) -> str | None:
+    """A validation error's location as the client wrote it: texts[3], not texts.3."""
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or None
 
 
 def not_ready(state: str) -> ApiError:
@@ -113,7 +132,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"][1:]) or None
+        field = field_name(first["loc"][1:])
         return error_response(
             422, "invalid_request", f"{field or 'request'}: {first['msg']}", field
         )

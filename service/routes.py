@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,7 +9,7 @@ from starlette.responses import Response
 
 from service import metrics
 from service.auth import authorize
-from service.errors import ERROR_RESPONSES, not_ready
+from service.errors import ERROR_RESPONSES, RETRY_AFTER_S, json_response, not_ready
 
 router = APIRouter()
 
@@ -19,18 +18,9 @@ def _state(request: Request) -> Any:
     return request.app.state.service
 
 
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        json.dumps(payload).encode(),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
-
-
 @router.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> Response:
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @router.get(
@@ -41,9 +31,13 @@ async def readyz(request: Request) -> Response:
     if state.ready and not state.draining:
         # With several workers, one answers for all: the instance is ready when every worker is.
         if not metrics.MULTIPROCESS or metrics.workers_ready() >= state.settings.workers:
-            return _json({"status": "ready"})
-        return _json({"status": "warming_workers"}, status=503, headers={"Retry-After": "1"})
-    return _json({"status": state.status}, status=503, headers={"Retry-After": "1"})
+            return json_response({"status": "ready"})
+        return json_response(
+            {"status": "warming_workers"}, status=503, headers={"Retry-After": RETRY_AFTER_S}
+        )
+    return json_response(
+        {"status": state.status}, status=503, headers={"Retry-After": RETRY_AFTER_S}
+    )
 
 
 @router.get(
@@ -69,7 +63,7 @@ async def model_info(request: Request) -> Response:
         "workers": s.workers,
         "status": state.status,
     }
-    return _json(
+    return json_response(
         {
             "model_version": state.predictor.version,
             "metadata": state.predictor.model.metadata,

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from service import samples
-from service.errors import ApiError
+from service.errors import ApiError, field_name
 from service.settings import Settings
 
 
@@ -101,7 +101,7 @@ def parse_predict(
         request = PredictRequest.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = _field_name(first["loc"])
+        field = field_name(first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise ApiError(422, "invalid_request", f"{field or 'body'}: {message}", field) from exc
     if request.text is not None:
@@ -134,13 +134,6 @@ def check_text(text: str, field: str, settings: Settings) -> None:
             f"{settings.max_text_chars:,} (SENTIMENT_MAX_TEXT_CHARS)",
             field,
         )
-
-
-def _field_name(loc: tuple[int | str, ...]) -> str | None:
-    name = ""
-    for part in loc:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or None
 
 
 def label(score: float) -> str:
