@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 POOLINGS = ("max", "mean", "maxmean", "last")
+STACKINGS = ("joint", "separate")
 TRUNCATIONS = ("head", "head_tail")
 
 
@@ -56,14 +57,19 @@ class ModelConfig:
     hidden_size: int = 256
     # The issue fixes a 2-layer stack; 1 or 3 are allowed for experiments.
     num_layers: int = 2
-    # Dropout on the embeddings: the embedding table is the largest block of parameters and
-    # overfits first on 22,500 training reviews (0.4, with word dropout, did a little better
-    # on validation than 0.25 without; MODEL_CARD.md).
-    embedding_dropout: float = 0.4
-    # Dropout between the LSTM layers, as nn.LSTM's own `dropout` argument would apply.
-    dropout: float = 0.3
+    # "separate": a forward and a backward stack of num_layers each, concatenated at the top, so
+    # that each can be pretrained as a language model (model/network.py). "joint": every layer
+    # reads both directions of the one below (artifacts before the separate layout, whose
+    # metadata lacks this key, are joint).
+    stacking: str = "separate"
+    # Locked (variational) dropout on the embeddings and between the layers: one mask per text,
+    # the same for all its words (Gal & Ghahramani 2016; AWD-LSTM). The first bundled model used
+    # per-word dropout of 0.4 on the embeddings and 0.3 between layers; with locked masks on a
+    # 50-wide input, ULMFiT's classifier settings (about 0.25) are the starting point.
+    embedding_dropout: float = 0.25
+    dropout: float = 0.25
     # Dropout on the pooled features before the classifier.
-    head_dropout: float = 0.5
+    head_dropout: float = 0.4
     # Max and mean over time, concatenated: a 2-layer BiLSTM pooled over time reached 91.9% on
     # IMDB (Johnson & Zhang 2016), the tutorials' final-hidden-state versions 85-88%. "last"
     # is kept for comparison; it was not re-measured here (see MODEL_CARD.md).
@@ -82,6 +88,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.stacking not in STACKINGS:
+            raise ValueError(f"stacking must be one of {STACKINGS}, got {self.stacking!r}")
 
     @property
     def pooled_size(self) -> int:
@@ -94,7 +102,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        return cls(**_known(cls, data))
+        return cls(**{"stacking": "joint", **_known(cls, data)})
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:

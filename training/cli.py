@@ -13,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from model.artifact import ArtifactError
-from model.config import POOLINGS, TRUNCATIONS, ModelConfig, TextConfig
+from model.config import POOLINGS, STACKINGS, TRUNCATIONS, ModelConfig, TextConfig
 from training.data import GROUPINGS
 from training.errors import UserError
 from training.loop import PRECISIONS, TrainConfig
+from training.pretrain import PretrainConfig
+from training.spans import SpanConfig
 
 log = logging.getLogger("training")
 _DEFAULT_TRAIN = TrainConfig()
 _DEFAULT_TEXT = TextConfig()
+_DEFAULT_PRETRAIN = PretrainConfig()
+_DEFAULT_SPANS = SpanConfig()
 # The ModelConfig fields that have a flag; a flag left out keeps ModelConfig's default.
 _NETWORK_FLAGS: dict[str, dict[str, Any]] = {
     "hidden_size": {"type": int},
     "num_layers": {"type": int},
+    "stacking": {"choices": STACKINGS},
     "pooling": {"choices": POOLINGS},
     "dropout": {"type": float},
     "embedding_dropout": {"type": float},
@@ -67,6 +72,20 @@ def train_parser() -> argparse.ArgumentParser:
         "--no-test", action="store_true", help="do not score the test split even if present"
     )
     p.add_argument(
+        "--unlabeled",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="unlabeled reviews (an aclImdb folder or tar with train/unsup, or CSV/JSONL with "
+        "'text'): pretrain the encoder on them as language models first",
+    )
+    p.add_argument(
+        "--pretrained",
+        type=Path,
+        help="a checkpoint folder of an earlier run with encoder.pt and vocab.json: fine-tune "
+        "that encoder instead of pretraining",
+    )
+    p.add_argument(
         "--name", help="model name in the version string (default: the --out folder's name)"
     )
     g = p.add_argument_group("training")
@@ -82,6 +101,7 @@ def train_parser() -> argparse.ArgumentParser:
         "seed",
         "grad_clip",
         "warmup_fraction",
+        "encoder_lr_factor",
     ):
         default = getattr(_DEFAULT_TRAIN, name)
         g.add_argument(
@@ -94,6 +114,11 @@ def train_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", choices=PRECISIONS, default=_DEFAULT_TRAIN.precision)
     g.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling")
     g.add_argument(
+        "--one-temperature",
+        action="store_true",
+        help="one temperature fitted on whole reviews, not one per length band",
+    )
+    g.add_argument(
         "--val-grouping",
         choices=GROUPINGS,
         default=_DEFAULT_TRAIN.val_grouping,
@@ -105,6 +130,24 @@ def train_parser() -> argparse.ArgumentParser:
         default=_DEFAULT_TRAIN.word_dropout,
         help="share of training tokens replaced by <unk>",
     )
+    s = p.add_argument_group("short spans of training reviews as extra examples")
+    for name in ("rate", "max_tokens", "strength"):
+        default = getattr(_DEFAULT_SPANS, name)
+        s.add_argument(
+            f"--span-{name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"default {default}",
+        )
+    pre = p.add_argument_group("pretraining (with --unlabeled)")
+    for name in ("epochs", "batch_size", "lr", "samples", "dropout"):
+        default = getattr(_DEFAULT_PRETRAIN, name)
+        pre.add_argument(
+            f"--pretrain-{name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"default {default}",
+        )
     n = p.add_argument_group("network (defaults in model.ModelConfig)")
     for name, options in _NETWORK_FLAGS.items():
         n.add_argument(f"--{name.replace('_', '-')}", **options)
@@ -124,6 +167,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--by-length",
+        action="store_true",
+        help="also every figure by token count: 1-5, 6-20, 21-100, 101+",
+    )
     p.add_argument("--json", type=Path, help="also write the metrics here as JSON")
     return p
 
@@ -138,9 +186,28 @@ def run_train(args: argparse.Namespace) -> None:
             raise UserError("--download takes one --data folder to download into")
         sources = [download_imdb(sources[0])]
     network = {k: getattr(args, k) for k in _NETWORK_FLAGS if getattr(args, k) is not None}
-    # Every TrainConfig field that has a flag; calibrate is the one flag that is negated.
+    if args.unlabeled and args.pretrained:
+        raise UserError("--unlabeled pretrains an encoder and --pretrained takes one: pick one")
+    # Every TrainConfig field that has a flag; the calibration flags are negated.
     chosen = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    cfg = TrainConfig(**chosen, calibrate=not args.no_calibrate)
+    spans = SpanConfig(
+        rate=args.span_rate, max_tokens=args.span_max_tokens, strength=args.span_strength
+    )
+    cfg = TrainConfig(
+        **chosen,
+        spans=spans,
+        calibrate=not args.no_calibrate,
+        calibrate_by_length=not args.one_temperature,
+    )
+    pretrain = PretrainConfig(
+        **{
+            name: getattr(args, f"pretrain_{name}")
+            for name in ("epochs", "batch_size", "lr", "samples", "dropout")
+        },
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+    )
     try:
         text = TextConfig(max_tokens=args.max_tokens, truncation=args.truncation)
         ModelConfig(vocab_size=2, **network)  # the network flags, checked before any data is read
@@ -157,6 +224,9 @@ def run_train(args: argparse.Namespace) -> None:
         evaluate_test=not args.no_test,
         name=args.name,
         network=network,
+        unlabeled=args.unlabeled,
+        pretrained=args.pretrained,
+        pretrain=pretrain,
     )
     train(opts, text, cfg)
 
@@ -166,34 +236,39 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
     from model.api import SentimentModel
     from training.data import load_split
-    from training.metrics import classification_metrics, format_table
+    from training.evaluate import format_report, report
+    from training.metrics import format_table
 
     model = SentimentModel.load(args.model, device=args.device, dtype=args.dtype)
     reviews = load_split(args.data, args.split)
     log.info(
-        "scoring %d %s reviews with %s (%s, %s)",
+        "scoring %d %s texts with %s (%s, %s)",
         len(reviews),
         args.split,
         model.version,
         model.device,
         model.dtype,
     )
+    texts = [r.text for r in reviews]
     started = time.perf_counter()
-    probs = np.array(model.predict([r.text for r in reviews], batch_size=args.batch_size))
+    probs = np.array(model.predict(texts, batch_size=args.batch_size))
     seconds = time.perf_counter() - started
-    metrics = classification_metrics(np.array([r.label for r in reviews]), probs)
-    print(format_table({args.split: metrics}))
-    print(f"\n{len(reviews):,} reviews in {seconds:.1f}s ({len(reviews) / seconds:,.0f} reviews/s)")
+    lengths = np.array([len(t) for t in model.pipeline.tokens_many(texts)])
+    labels = np.array([r.label for r in reviews])
+    result = report(labels, probs, lengths, [r.group for r in reviews], args.by_length)
+    print(format_table({args.split: result["metrics"]}))
+    print(format_report(result))
+    print(f"\n{len(reviews):,} texts in {seconds:.1f}s ({len(reviews) / seconds:,.0f} texts/s)")
     if args.json:
-        report = {
+        saved = {
             "model_version": model.version,
             "split": args.split,
             "device": str(model.device),
             "dtype": model.dtype,
             "seconds": seconds,
-            "metrics": metrics,
+            **result,
         }
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        args.json.write_text(json.dumps(saved, indent=2) + "\n")
 
 
 def _main(

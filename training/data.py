@@ -48,6 +48,7 @@ class Review:
     text: str
     label: int  # 1 positive, 0 negative
     key: str  # where it came from, e.g. "train/pos/0_9.txt" or "train.csv:12"
+    group: str | None = None  # a table's `source` column, e.g. "amazon": evaluation reports by it
 
 
 def load_split(sources: Sequence[Path], split: str) -> list[Review]:
@@ -229,8 +230,10 @@ def _read_table(path: Path, split: str) -> list[Review]:
         text, label = row["text"], _parse_label(row["label"], where)
         if not isinstance(text, str):
             raise UserError(f"{where}: 'text' must be a string, got {type(text).__name__}")
+        group = row.get("source")
         if text.strip():
-            reviews.append(Review(text, label, f"{split}:{path.name}:{line:09d}"))
+            key = f"{split}:{path.name}:{line:09d}"
+            reviews.append(Review(text, label, key, None if group is None else str(group)))
     return reviews
 
 

@@ -26,8 +26,10 @@ from tqdm import tqdm
 from model.api import pad_batch
 from model.runtime import autocast, cpu_has_native_bf16, resolve_device
 from model.vocab import Vocab
+from training.checkpoint import load_checkpoint, save_checkpoint
 from training.errors import UserError
 from training.metrics import classification_metrics, sigmoid
+from training.spans import SpanConfig, sample_spans
 
 log = logging.getLogger("training")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -59,12 +61,22 @@ class TrainConfig:
     seed: int = 13
     device: str = "auto"  # auto|cpu|cuda
     precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs, else fp32/fp16
-    calibrate: bool = True  # fit a temperature on validation and store it in the artifact
+    calibrate: bool = True  # fit temperatures on validation and store them in the artifact
+    # One temperature per band of token counts, fitted on validation reviews and spans of them
+    # (training/calibration.py); False: one temperature fitted on whole reviews.
+    calibrate_by_length: bool = True
+    # Learning rate of the embedding and the LSTMs as a share of `lr`, the head's. Below 1, a
+    # pretrained encoder moves less than the new head (discriminative fine-tuning, ULMFiT).
+    encoder_lr_factor: float = 1.0
+    # Short spans of the training reviews as extra examples (training/spans.py); rate 0: none.
+    spans: SpanConfig = field(default_factory=SpanConfig)
     bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.encoder_lr_factor <= 0:
+            raise UserError(f"encoder_lr_factor must be positive, got {self.encoder_lr_factor}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise UserError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         for name in ("epochs", "batch_size", "vocab_size", "min_freq", "bucket_pool"):
@@ -75,7 +87,7 @@ class TrainConfig:
 @dataclass
 class Encoded:
     ids: list[list[int]]
-    labels: np.ndarray  # [n] int64
+    labels: np.ndarray  # [n]: 0/1, or soft targets in [0, 1] for training spans
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -148,6 +160,8 @@ def train_epoch(
     """One pass over the training reviews; returns the mean loss."""
     model.train()
     rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resuming replays the same order
+    spans, span_targets = sample_spans(data.ids, data.labels, cfg.spans, rng)
+    data = Encoded(data.ids + spans, np.concatenate([data.labels, span_targets]))
     batches = bucketed_batches([len(x) for x in data.ids], cfg.batch_size, cfg.bucket_pool, rng)
     labels = torch.as_tensor(data.labels, dtype=torch.float32)
     total, seen = 0.0, 0
@@ -177,24 +191,38 @@ def train_epoch(
 def make_optimizer(
     model: nn.Module, cfg: TrainConfig, total_steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.startswith("embedding")]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n.startswith("embedding")]
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        decays = param.ndim > 1 and not name.startswith("embedding")
+        encoder = name.startswith(("embedding", "encoder"))
+        groups.setdefault((decays, encoder), []).append(param)
     optimizer = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
+            {
+                "params": params,
+                "weight_decay": cfg.weight_decay if decays else 0.0,
+                "lr": cfg.lr * (cfg.encoder_lr_factor if encoder else 1.0),
+            }
+            for (decays, encoder), params in sorted(groups.items())
         ],
         lr=cfg.lr,
     )
-    warmup = max(1, int(total_steps * cfg.warmup_fraction))
+    return optimizer, warmup_cosine(optimizer, total_steps, cfg.warmup_fraction)
 
-    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to zero
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over `warmup_fraction` of the steps, then cosine decay to zero."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def schedule(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
         return 0.5 * (1 + math.cos(math.pi * progress))
 
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
 def fingerprint(*parts: Any) -> str:
@@ -232,7 +260,7 @@ def fit(
         "seconds": 0.0,
     }
     if resume:
-        state = _resume(last, run_id, model, optimizer, scheduler, scaler)
+        state = load_checkpoint(last, run_id, model, optimizer, scheduler, scaler)
         state.setdefault("best_loss", float("inf"))  # checkpoints of 0.1.0 runs did not record it
         log.info("resumed from %s after epoch %d", last, state["epoch"])
     elif last.exists():
@@ -261,7 +289,7 @@ def fit(
             "train_loss": train_loss,
             "val_loss": metrics["log_loss"],
             "val_accuracy": metrics["accuracy"],
-            "lr": scheduler.get_last_lr()[0],
+            "lr": cfg.lr * scheduler.lr_lambdas[0](scheduler.last_epoch),  # the head's
             "seconds": time.perf_counter() - started,
         }
         # Better accuracy, or the same accuracy at a lower loss: a small validation set reaches
@@ -289,7 +317,7 @@ def fit(
             row["seconds"],
             "  *best" if improved else "",
         )
-        _save_checkpoint(last, run_id, state, model, optimizer, scheduler, scaler)
+        save_checkpoint(last, run_id, state, model, optimizer, scheduler, scaler)
         if on_epoch is not None:
             on_epoch(row)
     model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
@@ -300,57 +328,6 @@ def fit(
         state["history"],
         state["seconds"],
     )
-
-
-def _save_checkpoint(
-    path: Path,
-    run_id: str,
-    state: dict,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
-    scaler: torch.amp.GradScaler,
-) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "run_id": run_id,
-            "state": state,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        },
-        tmp,
-    )
-    tmp.replace(path)  # a crash while saving keeps the previous checkpoint whole
-
-
-def _resume(
-    path: Path,
-    run_id: str,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
-    scaler: torch.amp.GradScaler,
-) -> dict:
-    if not path.exists():
-        raise UserError(f"--resume: no checkpoint at {path}")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if saved.get("run_id") != run_id:
-        raise UserError(
-            f"{path} belongs to a run with other data or settings; remove it or match them"
-        )
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    scaler.load_state_dict(saved["scaler"])
-    torch.set_rng_state(saved["torch_rng"])
-    if saved.get("cuda_rng") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["cuda_rng"])
-    return saved["state"]
 
 
 def config_dict(cfg: TrainConfig) -> dict[str, Any]:

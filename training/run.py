@@ -1,15 +1,24 @@
-"""One training run, top to bottom: data -> tokens -> vocabulary -> GloVe -> fit -> calibrate ->
-evaluate -> export. The command-line tools in training.cli are thin wrappers around train()."""
+"""One training run, top to bottom: data -> tokens -> vocabulary -> GloVe -> [pretrain] -> fit ->
+calibrate -> evaluate -> export. The command-line tools in training.cli are thin wrappers around
+train().
+
+Stages and what they leave in the checkpoint folder (`<out>.checkpoints` by default):
+  pretrain  pretrain-last.pt while it runs; encoder.pt and vocab.json when done. With
+            `pretrained=FOLDER` a later run fine-tunes that encoder without pretraining again.
+  fit       last.pt after every epoch, best.pt for the best validation epoch.
+With `resume`, each stage continues from what it left; a finished stage is not run again.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -19,17 +28,22 @@ import spacy
 import torch
 
 from model.config import ModelConfig, TextConfig
+from model.drift import reference, unknown_share
 from model.network import SentimentLSTM, init_embedding
 from model.text import TextPipeline
 from model.vocab import Vocab
+from training.calibration import calibration_spans, fit_by_length
 from training.data import Review, describe, has_split, load_split, stratified_split
 from training.errors import UserError
 from training.export import export
 from training.glove import load_glove
 from training.loop import Encoded, TrainConfig, config_dict, fingerprint, fit, predict_logits
-from training.metrics import classification_metrics, fit_temperature, sigmoid
+from training.metrics import classification_metrics, sigmoid
+from training.pretrain import ENCODER, PretrainConfig, load_encoder, pretrain
+from training.unlabeled import drop_copies, load_unlabeled
 
 log = logging.getLogger("training")
+VOCAB = "vocab.json"
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,19 @@ class RunOptions:
     evaluate_test: bool = True  # score the test split once at the end, when a source has it
     name: str | None = None  # model name in the version string; default: the out folder's name
     network: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
+    unlabeled: Sequence[Path] = ()  # unlabeled reviews: pretrain on them first
+    pretrained: Path | None = (
+        None  # a checkpoint folder with encoder.pt: fine-tune it, no pretraining
+    )
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+
+@dataclass
+class Corpus:
+    train: list[Review]
+    validation: list[Review]
+    unlabeled: list[str]
+    description: dict[str, Any]
 
 
 def library_versions() -> dict[str, str]:
@@ -76,23 +103,74 @@ def subsample(reviews: list[Review], limit: int, seed: int) -> list[Review]:
     return keep
 
 
-def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
-    started = time.perf_counter()
-    if opts.out.exists():
-        raise UserError(f"{opts.out} already exists; choose another --out or remove it")
-    torch.manual_seed(cfg.seed)
+def texts_digest(texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(text.encode() + b"\n")
+    return h.hexdigest()
 
+
+def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
+    """Training and validation reviews; unlabeled texts without any validation or test text."""
     all_train = load_split(opts.sources, "train")
     if opts.limit:
         all_train = subsample(all_train, opts.limit, cfg.seed)
-    train_reviews, val_reviews = stratified_split(
-        all_train, cfg.val_fraction, cfg.seed, cfg.val_grouping
-    )
-    log.info("data: %d train, %d validation reviews", len(train_reviews), len(val_reviews))
+    train, val = stratified_split(all_train, cfg.val_fraction, cfg.seed, cfg.val_grouping)
+    description: dict[str, Any] = {"train": describe(train), "validation": describe(val)}
+    unlabeled: list[str] = []
+    if opts.unlabeled and opts.pretrained is None:
+        held_out = {"validation": [r.text for r in val]}
+        if has_split(opts.sources, "test"):
+            held_out["test"] = [r.text for r in load_split(opts.sources, "test")]
+        else:
+            log.warning(
+                "no test split in --data: unlabeled texts are checked against validation only"
+            )
+        found = load_unlabeled(opts.unlabeled)
+        filtered = drop_copies(found, held_out)
+        unlabeled = filtered.texts
+        description["unlabeled"] = {
+            "sources": [Path(s).name for s in opts.unlabeled],
+            "distinct": len(found),
+            "dropped_as_copies_of": filtered.dropped,
+            "texts": len(unlabeled),
+            "sha256": texts_digest(unlabeled),
+        }
+        log.info(
+            "unlabeled: %d distinct texts, %d kept (dropped as copies: %s)",
+            len(found),
+            len(unlabeled),
+            filtered.dropped,
+        )
+    log.info("data: %d train, %d validation reviews", len(train), len(val))
+    return Corpus(train, val, unlabeled, description)
 
-    pipeline = TextPipeline(text_config)
-    train_tokens = list(pipeline.tokens_many(r.text for r in train_reviews))
-    vocab = Vocab.build(train_tokens, cfg.vocab_size, cfg.min_freq)
+
+@dataclass
+class Start:
+    model: SentimentLSTM
+    config: ModelConfig
+    train_ids: list[list[int]]
+    unlabeled_ids: list[list[int]]
+    init: dict[str, Any]  # where the starting weights came from, for the metadata
+
+
+def build_model(
+    opts: RunOptions, pipeline: TextPipeline, corpus: Corpus, cfg: TrainConfig, folder: Path
+) -> Start:
+    """The network with its vocabulary and starting weights, and the encoded training reviews
+    and unlabeled texts. From a pretrained folder, its vocabulary and encoder; otherwise a
+    vocabulary of the training (and unlabeled) texts, and GloVe."""
+    train_tokens = list(pipeline.tokens_many(r.text for r in corpus.train))
+    extra_tokens = list(pipeline.tokens_many(corpus.unlabeled))
+    init: dict[str, Any] = {}
+    if opts.pretrained is not None:
+        vocab = Vocab.load(opts.pretrained / VOCAB)
+        init["pretrained_from"] = str(opts.pretrained)
+    else:
+        vocab = Vocab.build(train_tokens + extra_tokens, cfg.vocab_size, cfg.min_freq)
+        folder.mkdir(parents=True, exist_ok=True)
+        vocab.save(folder / VOCAB)  # beside the encoder, for fine-tuning it again later
     pipeline.vocab = vocab
     glove = load_glove(vocab, opts.glove, opts.glove_member, seed=cfg.seed)
     log.info(
@@ -101,34 +179,94 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         glove.source,
         100 * glove.coverage,
     )
-
     model_config = ModelConfig(vocab_size=len(vocab), embedding_dim=glove.dim, **opts.network)
     model = SentimentLSTM(model_config)
     init_embedding(model, torch.from_numpy(glove.vectors))
+    init.update(glove=glove.source, glove_coverage=glove.coverage)
+    if opts.pretrained is not None:
+        init["pretraining"] = load_encoder(opts.pretrained / ENCODER, model)
+    train_ids = [vocab.encode(t) for t in train_tokens]
+    extra_ids = [vocab.encode(t) for t in extra_tokens if t]
+    return Start(model, model_config, train_ids, extra_ids, init)
 
-    train_set = Encoded([vocab.encode(t) for t in train_tokens], labels(train_reviews))
-    val_set = encode(pipeline, val_reviews)
-    data = {"train": describe(train_reviews), "validation": describe(val_reviews)}
-    run_id = fingerprint(
-        config_dict(cfg), model_config.to_dict(), text_config.to_dict(), data, glove.source
+
+def run_pretraining(
+    opts: RunOptions,
+    model: SentimentLSTM,
+    texts: list[list[int]],
+    held_out: list[list[int]],
+    folder: Path,
+    run_id: str,
+) -> dict[str, Any]:
+    """Pretrain the encoder, or take it from an earlier, finished pretraining of this run."""
+    if opts.resume and (folder / ENCODER).exists():
+        record = load_encoder(folder / ENCODER, model)
+        if record["run_id"] == run_id:
+            log.info("pretraining: done before, encoder from %s", folder / ENCODER)
+            return record
+        raise UserError(f"{folder / ENCODER} belongs to another run; remove it or match it")
+    resume = opts.resume and (folder / "pretrain-last.pt").exists()
+    return pretrain(model, texts, held_out, opts.pretrain, folder, run_id, resume=resume)
+
+
+def calibrate(model: SentimentLSTM, val: Encoded, cfg: TrainConfig) -> dict[str, Any]:
+    """Temperatures per length band on validation reviews and spans of them (or one on whole
+    reviews); sets them in the model and returns the record for the metadata."""
+    texts = val
+    if cfg.calibrate_by_length:
+        rng = np.random.default_rng([cfg.seed, 7])
+        spans, span_labels = calibration_spans(val.ids, val.labels, 2, rng)
+        texts = Encoded(val.ids + spans, np.concatenate([val.labels, span_labels]))
+    logits = predict_logits(model, texts, torch.device("cpu"))
+    lengths = np.array([len(x) for x in texts.ids])
+    result = fit_by_length(texts.labels, logits, lengths, banded=cfg.calibrate_by_length)
+    model.set_calibration(result.temperatures, result.length_edges)
+    log.info(
+        "calibration: temperatures %s for texts up to %s tokens and longer",
+        [round(t, 3) for t in result.temperatures],
+        result.length_edges,
     )
-    checkpoint_dir = opts.checkpoint_dir or opts.out.with_name(opts.out.name + ".checkpoints")
-    result = fit(model, train_set, val_set, cfg, checkpoint_dir, run_id, resume=opts.resume)
+    return result.to_dict()
+
+
+def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
+    started = time.perf_counter()
+    if opts.out.exists():
+        raise UserError(f"{opts.out} already exists; choose another --out or remove it")
+    torch.manual_seed(cfg.seed)
+    folder = opts.checkpoint_dir or opts.out.with_name(opts.out.name + ".checkpoints")
+    corpus = load_corpus(opts, cfg)
+    pipeline = TextPipeline(text_config)
+    start = build_model(opts, pipeline, corpus, cfg, folder)
+    model, init = start.model, start.init
+    train_set = Encoded(start.train_ids, labels(corpus.train))
+    val_set = encode(pipeline, corpus.validation)
+    pretraining = init.pop("pretraining", None)
+    network = [start.config.to_dict(), text_config.to_dict(), corpus.description, init["glove"]]
+    if corpus.unlabeled:
+        pre_id = fingerprint(asdict(opts.pretrain), cfg.vocab_size, cfg.min_freq, *network)
+        torch.manual_seed(opts.pretrain.seed)
+        lm_texts = start.train_ids + start.unlabeled_ids
+        held_out = val_set.ids[: opts.pretrain.held_out]
+        pretraining = run_pretraining(opts, model, lm_texts, held_out, folder, pre_id)
+        torch.manual_seed(cfg.seed)
+    run_id = fingerprint(config_dict(cfg), *network, init, pretraining and pretraining["run_id"])
+    resume = opts.resume and (folder / "last.pt").exists()
+    result = fit(model, train_set, val_set, cfg, folder, run_id, resume=resume)
     model.cpu()
 
-    val_logits = predict_logits(model, val_set, torch.device("cpu"))
-    calibration: dict[str, float] = {"temperature": 1.0}
+    calibration: dict[str, Any] = {"temperatures": [1.0], "length_edges": []}
     if cfg.calibrate:
-        temperature = fit_temperature(val_set.labels, val_logits)
-        calibration = {
-            "temperature": temperature,
-            "val_ece_before": classification_metrics(val_set.labels, sigmoid(val_logits))["ece"],
-        }
-        model.temperature.fill_(temperature)
-        val_logits = val_logits / temperature
-        log.info("calibration: temperature %.3f", temperature)
-    metrics = {"validation": classification_metrics(val_set.labels, sigmoid(val_logits))}
-
+        calibration = calibrate(model, val_set, cfg)
+    val_probs = sigmoid(predict_logits(model, val_set, torch.device("cpu")))
+    metrics = {"validation": classification_metrics(val_set.labels, val_probs)}
+    drift = reference(
+        val_probs,
+        [unknown_share(ids) for ids in val_set.ids],
+        [len(ids) for ids in val_set.ids],
+        split="validation",
+    )
+    data = corpus.description
     if opts.evaluate_test and has_split(opts.sources, "test"):
         test_reviews = load_split(opts.sources, "test")
         test_set = encode(pipeline, test_reviews)
@@ -145,26 +283,32 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     metadata = {
         "model_version": f"{name}-{created:%Y%m%d}-{run_id[:8]}",
         "created_at": created.isoformat(timespec="seconds"),
-        "model_config": model_config.to_dict(),
+        "model_config": start.config.to_dict(),
         "text_config": text_config.to_dict(),
         "training_config": config_dict(cfg),
+        "pretraining": pretraining,
         "training": {
             "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run,
             "history": result.history,
             "train_seconds": round(result.seconds, 1),
             "device": cfg.device,
-            "glove": glove.source,
-            "glove_coverage": glove.coverage,
             "limit": opts.limit,
+            **init,
         },
         "calibration": calibration,
         "metrics": metrics,
+        "reference": drift,
         "data": {"sources": [Path(s).name for s in opts.sources], "splits": data},
         "libraries": library_versions(),
     }
     checks = export(
-        model, vocab, metadata, val_set.ids, [r.text for r in val_reviews[:8]], opts.out
+        model,
+        pipeline.vocab,
+        metadata,
+        val_set.ids,
+        [r.text for r in corpus.validation[:8]],
+        opts.out,
     )
     log.info("export checks: %s", ", ".join(f"{k} {v:.1e}" for k, v in checks.items()))
     log.info("wrote %s in %.0fs", opts.out, time.perf_counter() - started)

@@ -32,9 +32,10 @@ def test_shapes(pooling: str) -> None:
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("stacking", ["joint", "separate"])
 @torch.inference_mode()
-def test_padding_does_not_change_a_score(pooling: str) -> None:
-    model = make(pooling)
+def test_padding_does_not_change_a_score(pooling: str, stacking: str) -> None:
+    model = make(pooling, stacking=stacking)
     ids, lengths = pad_batch(sequences())
     batched = model(ids, lengths)
     for row, seq in enumerate(sequences()):
@@ -45,8 +46,9 @@ def test_padding_does_not_change_a_score(pooling: str) -> None:
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_scripted_equals_eager(pooling: str) -> None:
-    model = make(pooling)
+@pytest.mark.parametrize("stacking", ["joint", "separate"])
+def test_scripted_equals_eager(pooling: str, stacking: str) -> None:
+    model = make(pooling, stacking=stacking)
     program = script(model)
     ids, lengths = pad_batch(sequences())
     assert torch.equal(program(ids, lengths), model(ids, lengths))
@@ -63,8 +65,52 @@ def test_temperature_scales_logits() -> None:
     model = make()
     ids, lengths = pad_batch(sequences())
     before = model(ids, lengths)
-    model.temperature.fill_(2.0)
+    model.set_calibration([2.0], [])
     assert torch.allclose(model(ids, lengths), before / 2)
+
+
+def test_temperatures_by_length_band() -> None:
+    model = make()
+    ids, lengths = pad_batch(sequences())  # lengths 13, 1, 7, 2, 13, 5
+    before = model(ids, lengths)
+    model.set_calibration([2.0, 3.0, 4.0], [2, 7])  # 1-2 tokens, 3-7, 8 and more
+    divided = before / model(ids, lengths)
+    assert divided.tolist() == pytest.approx([4.0, 2.0, 3.0, 2.0, 4.0, 3.0])
+    program = script(model)
+    assert torch.equal(program(ids, lengths), model(ids, lengths))
+    with pytest.raises(ValueError, match="one temperature more"):
+        model.set_calibration([1.0, 2.0], [])
+
+
+@pytest.mark.parametrize("stacking", ["joint", "separate"])
+def test_classify_from_embeddings_equals_forward(stacking: str) -> None:
+    model = make(stacking=stacking)
+    program = script(model)
+    ids, lengths = pad_batch(sequences())
+    embedded = program.embedding(ids)
+    assert torch.equal(program.classify(embedded, lengths), program(ids, lengths))
+
+
+def test_separate_stacks_never_see_the_other_direction() -> None:
+    """The forward stack's state at t depends on tokens 0..t only; the backward one's on
+    t..n-1 only: what lets each be pretrained as a language model."""
+    model = make(stacking="separate")
+    ids, lengths = pad_batch([list(range(2, 14))])
+    changed = ids.clone()
+    changed[0, 6] = 40
+    reverse = reverse_within_lengths(lengths, 12).unsqueeze(2)
+    with torch.no_grad():
+        a = model.encoder.directions(model.embedding(ids), reverse)
+        b = model.encoder.directions(model.embedding(changed), reverse)
+    assert torch.equal(a[0][0, :6], b[0][0, :6]) and not torch.equal(a[0][0, 6:], b[0][0, 6:])
+    assert torch.equal(a[1][0, 7:], b[1][0, 7:]) and not torch.equal(a[1][0, :7], b[1][0, :7])
+
+
+def test_forget_gates_start_open() -> None:
+    layer = make(stacking="separate").encoder.forward_stack.layers[0]
+    h = layer.hidden_size
+    bias = layer.bias_ih_l0 + layer.bias_hh_l0
+    assert torch.all(bias[h : 2 * h] == 1.0)
 
 
 def test_gradients_reach_every_parameter() -> None:

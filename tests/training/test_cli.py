@@ -170,3 +170,28 @@ def test_module_entry_points() -> None:
             [sys.executable, "-m", module, "--help"], capture_output=True, text=True
         )
         assert result.returncode == 0 and "--data" in result.stdout
+
+
+def test_evaluate_by_source_and_length(
+    tiny_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSONL with a source column, as the UCI sentences are: figures by source and length."""
+    rows = synthetic.reviews(40, seed=4)
+    lines = [
+        json.dumps({"source": "a" if i % 2 else "b", "text": t, "label": y})
+        for i, (t, y) in enumerate(rows)
+    ]
+    lines += [json.dumps({"source": "b", "text": w, "label": 1}) for w in ("great", "superb")]
+    path = tmp_path / "sentences.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    code = evaluate_main(
+        ["--model", str(tiny_artifact), "--data", str(path), "--by-length"]
+        + ["--json", str(tmp_path / "r.json")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "macro accuracy over sources" in out and "scores of 1-5 token" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert set(report["by_source"]) == {"a", "b"}
+    assert report["by_source"]["a"]["texts"] == 20 and report["by_source"]["b"]["texts"] == 22
+    assert report["by_length"]["1-5"]["texts"] == 2
+    assert sum(row["texts"] for row in report["reliability"]) == 42

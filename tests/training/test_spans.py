@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from training.errors import UserError
+from training.spans import SpanConfig, sample_spans, span_target
+
+CFG = SpanConfig(rate=2.0, max_tokens=40, strength=0.5)
+
+
+def test_short_spans_get_weaker_targets() -> None:
+    assert span_target(1.0, 1, CFG) == 0.75 and span_target(0.0, 1, CFG) == 0.25
+    assert span_target(1.0, 40, CFG) == 1.0 and span_target(1.0, 400, CFG) == 1.0
+    targets = [span_target(1.0, n, CFG) for n in range(1, 41)]
+    assert targets == sorted(targets)
+
+
+def test_spans_are_pieces_of_their_reviews() -> None:
+    reviews = [list(range(100 * i, 100 * i + 60)) for i in range(50)]
+    labels = np.array([i % 2 for i in range(50)], dtype=np.float64)
+    spans, targets = sample_spans(reviews, labels, CFG, np.random.default_rng(0))
+    assert len(spans) == 100 and targets.shape == (100,)
+    for span, target in zip(spans, targets, strict=True):
+        review = span[0] // 100
+        assert span == list(range(span[0], span[0] + len(span)))  # contiguous
+        assert 1 <= len(span) <= 40 and span[-1] < 100 * review + 60
+        assert target == span_target(labels[review], len(span), CFG)
+    lengths = [len(s) for s in spans]
+    assert sum(n <= 5 for n in lengths) > 20 and max(lengths) > 20  # log-uniform lengths
+
+
+def test_spans_are_seeded_and_can_be_turned_off() -> None:
+    reviews, labels = [[1, 2, 3, 4]] * 10, np.ones(10)
+    a = sample_spans(reviews, labels, CFG, np.random.default_rng(3))
+    b = sample_spans(reviews, labels, CFG, np.random.default_rng(3))
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+    assert sample_spans(reviews, labels, SpanConfig(), np.random.default_rng(3))[0] == []
+
+
+def test_bad_span_settings() -> None:
+    with pytest.raises(UserError, match="strength"):
+        SpanConfig(strength=1.5)
+    with pytest.raises(UserError, match="rate"):
+        SpanConfig(rate=-1)

@@ -1,0 +1,65 @@
+"""Checkpoints that resume a run exactly: weights, optimizer, schedule, scaler and random state,
+tagged with the run's fingerprint so that a checkpoint only ever resumes its own run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from training.errors import UserError
+
+
+def save_checkpoint(
+    path: Path,
+    run_id: str,
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None = None,
+) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "run_id": run_id,
+            "state": state,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
+        tmp,
+    )
+    tmp.replace(path)  # a crash while saving keeps the previous checkpoint whole
+
+
+def load_checkpoint(
+    path: Path,
+    run_id: str,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, Any]:
+    """Restore everything save_checkpoint() wrote; returns the run's state."""
+    if not path.exists():
+        raise UserError(f"--resume: no checkpoint at {path}")
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if saved.get("run_id") != run_id:
+        raise UserError(
+            f"{path} belongs to a run with other data or settings; remove it or match them"
+        )
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    if scaler is not None and saved.get("scaler") is not None:
+        scaler.load_state_dict(saved["scaler"])
+    torch.set_rng_state(saved["torch_rng"])
+    if saved.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+    return saved["state"]
