@@ -3,7 +3,8 @@ characters out. `clean()` is the hot path; `clean_aligned()` gives the same stri
 an Alignment that maps each of its characters back to the text as the client sent it, so that a
 token can be shown where it stands in the original (the /explain spans).
 
-All of it runs in linear time: one regular-expression pass per step, NFC in C.
+All of it runs in linear time: one regular-expression pass per step, none of them able to
+backtrack, and NFC in C on text whose runs of combining marks are at most 30 long.
 """
 
 from __future__ import annotations
@@ -13,47 +14,34 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from model import unicode_tables
+
 # <br />, <br>, <BR/>, <p>, </p>, <hr>: the line breaks that IMDB reviews (and pasted web text)
 # carry. Other markup is left to the tokenizer: it is rare, and stripping it blindly would eat
-# text such as "a <3 film".
-HTML_BREAK = re.compile(r"<\s*(?:br|p|/p|hr)\s*/?\s*>", re.IGNORECASE)
+# text such as "a <3 film". Written so that no two parts can match the same spaces: the
+# equivalent <\s*(?:br|p|/p|hr)\s*/?\s*> backtracks quadratically ("<br" and 20,000 spaces
+# took 0.47 s).
+HTML_BREAK = re.compile(r"<\s*(?:br|p|/p|hr)(?:\s*/)?\s*>", re.IGNORECASE)
 
-# Control and format characters (Unicode categories Cc and Cf: zero-width spaces, BOMs, bidi
-# marks, soft hyphens, tag characters) other than whitespace, as code point ranges. Generated
-# from unicodedata (Unicode 15 in Python 3.11); tests/model/test_cleaning.py checks the table
-# against the running Python's unicodedata, so a Unicode upgrade that moves a character fails a
-# test instead of changing what the model reads.
-INVISIBLE_RANGES = (
-    (0x0000, 0x0008),
-    (0x000E, 0x001B),
-    (0x007F, 0x0084),
-    (0x0086, 0x009F),
-    (0x00AD, 0x00AD),
-    (0x0600, 0x0605),
-    (0x061C, 0x061C),
-    (0x06DD, 0x06DD),
-    (0x070F, 0x070F),
-    (0x0890, 0x0891),
-    (0x08E2, 0x08E2),
-    (0x180E, 0x180E),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x2064),
-    (0x2066, 0x206F),
-    (0xFEFF, 0xFEFF),
-    (0xFFF9, 0xFFFB),
-    (0x110BD, 0x110BD),
-    (0x110CD, 0x110CD),
-    (0x13430, 0x13438),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0001, 0xE0001),
-    (0xE0020, 0xE007F),
-)
-INVISIBLE = re.compile(
-    "["
-    + "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in INVISIBLE_RANGES)
-    + "]+"
+
+def _character_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    return (
+        "["
+        + "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+        + "]"
+    )
+
+
+# Control and format characters other than whitespace: zero-width spaces, BOMs, bidi marks.
+INVISIBLE = re.compile(_character_class(unicode_tables.INVISIBLE) + "+")
+# Unicode's stream-safe text format (UAX #15) allows at most 30 combining marks in a row; NFC's
+# canonical reordering is quadratic in the length of a run (20,000 marks took 0.6 s), so marks
+# past the 30th are dropped before NFC. No real text has such runs, "Zalgo" text aside.
+MAX_COMBINING_RUN = 30
+EXCESS_COMBINING = re.compile(
+    f"(?<={_character_class(unicode_tables.COMBINING)}{{{MAX_COMBINING_RUN}}})"
+    + _character_class(unicode_tables.COMBINING)
+    + "+"
 )
 _WORDS_AND_SPACES = re.compile(r"\s+|\S+")
 
@@ -61,7 +49,8 @@ _WORDS_AND_SPACES = re.compile(r"\s+|\S+")
 def clean(text: str) -> str:
     """HTML line breaks to spaces, unicode in NFC form, invisible characters removed."""
     text = HTML_BREAK.sub(" ", text)
-    text = unicodedata.normalize("NFC", text)
+    if not unicodedata.is_normalized("NFC", text):  # a quick check; nearly every text is NFC
+        text = unicodedata.normalize("NFC", EXCESS_COMBINING.sub("", text))
     return INVISIBLE.sub("", text)
 
 
@@ -126,8 +115,6 @@ def _aligned_nfc(text: str, parent: Alignment | None) -> tuple[str, Alignment]:
     """NFC, word by word and, inside a changed word, character group by character group, so
     that only the characters NFC really merged share a source. Falls back to the whole text as
     one segment if the pieces do not add up to NFC of the whole (no known text does that)."""
-    if unicodedata.is_normalized("NFC", text):  # nearly every text: nothing to map
-        return text, _alignment([0], [(0, len(text))], [True], parent)
     whole = unicodedata.normalize("NFC", text)
     starts: list[int] = []
     sources: list[tuple[int, int]] = []
@@ -176,6 +163,8 @@ def _alignment(
 
 def clean_aligned(text: str) -> tuple[str, Alignment]:
     """clean(text), and the alignment of its characters to `text`."""
-    step1, align1 = _aligned_sub(HTML_BREAK, " ", text, None)
-    step2, align2 = _aligned_nfc(step1, align1)
-    return _aligned_sub(INVISIBLE, "", step2, align2)
+    step, alignment = _aligned_sub(HTML_BREAK, " ", text, None)
+    if not unicodedata.is_normalized("NFC", step):
+        step, alignment = _aligned_sub(EXCESS_COMBINING, "", step, alignment)
+        step, alignment = _aligned_nfc(step, alignment)
+    return _aligned_sub(INVISIBLE, "", step, alignment)

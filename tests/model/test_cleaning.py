@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.cleaning import INVISIBLE_RANGES, clean, clean_aligned
+from model import unicode_tables
+from model.cleaning import MAX_COMBINING_RUN, clean, clean_aligned
 
 # Text that exercises every step: line breaks, decomposed accents, Hangul jamo, invisibles.
 PIECES = st.sampled_from(
@@ -17,14 +18,36 @@ TEXTS = st.lists(PIECES, max_size=30).map("".join) | st.text(
 )
 
 
-def test_invisible_table_matches_this_pythons_unicode() -> None:
-    expected = [
-        cp
-        for cp in range(sys.maxunicode + 1)
-        if unicodedata.category(chr(cp)) in ("Cc", "Cf") and not chr(cp).isspace()
-    ]
-    listed = [cp for a, b in INVISIBLE_RANGES for cp in range(a, b + 1)]
-    assert listed == expected
+def ranges(table: tuple[tuple[int, int], ...]) -> list[int]:
+    return [cp for a, b in table for cp in range(a, b + 1)]
+
+
+def test_unicode_tables_match_this_pythons_unicodedata() -> None:
+    invisible, combining = [], []
+    for cp in range(sys.maxunicode + 1):
+        c = chr(cp)
+        if unicodedata.category(c) in ("Cc", "Cf") and not c.isspace():
+            invisible.append(cp)
+        if unicodedata.combining(c):
+            combining.append(cp)
+    assert ranges(unicode_tables.INVISIBLE) == invisible
+    assert ranges(unicode_tables.COMBINING) == combining
+
+
+def test_long_runs_of_combining_marks_are_cut_before_nfc() -> None:
+    zalgo = "a" + "\u0316\u0301" * 100 + " b"  # not in canonical order: NFC must reorder
+    cleaned = clean(zalgo)
+    marks = unicodedata.normalize("NFD", cleaned)[1:-2]
+    assert cleaned.endswith(" b") and len(marks) == MAX_COMBINING_RUN
+    assert cleaned == unicodedata.normalize("NFC", cleaned)
+    assert clean_aligned(zalgo)[0] == cleaned
+    ordered = "e\u0301\u0316"  # short runs keep every mark
+    assert clean(ordered) == unicodedata.normalize("NFC", ordered)
+
+
+def test_line_breaks_with_spaces() -> None:
+    assert clean("a<br  /  >b< p >c<BR>d") == "a b c d"
+    assert clean("<br" + " " * 50 + "x") == "<br" + " " * 50 + "x"
 
 
 @given(TEXTS)
