@@ -44,6 +44,19 @@ EXCESS_COMBINING = re.compile(
     + "+"
 )
 _WORDS_AND_SPACES = re.compile(r"\s+|\S+")
+_VISIBLE = re.compile(r"[^\s" + _character_class(unicode_tables.INVISIBLE)[1:-1] + "]")
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether anything is left to read once `text` is cleaned: a character that is not
+    whitespace, not invisible and not part of an HTML line break. Costs a regular-expression
+    search, not a cleaning (NFC does not make characters appear or vanish)."""
+    first = _VISIBLE.search(text)
+    if first is None:
+        return False
+    if text[first.start()] != "<":  # a line break starts with the first visible "<"
+        return True
+    return _VISIBLE.search(HTML_BREAK.sub(" ", text)) is not None
 
 
 def clean(text: str) -> str:

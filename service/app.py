@@ -22,9 +22,11 @@ from service import errors, logs, metrics, predict, routes
 from service.batcher import Batcher
 from service.middleware import ObservabilityMiddleware
 from service.predict import PredictEndpoint
+from service.schemas import request_schema
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("service")
+BATCHER_STOP_S = 5.0
 
 
 @dataclass
@@ -100,7 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.READY.set(0)
             for task in state.tasks:
                 task.cancel()
-            await state.batcher.stop(settings.drain_timeout_s)
+            # uvicorn has already waited up to drain_timeout_s for requests in flight; what is
+            # still queued belongs to clients it gave up on. A short bound keeps the whole
+            # shutdown inside drain_timeout_s + BATCHER_STOP_S (docs/deployment.md).
+            await state.batcher.stop(min(settings.drain_timeout_s, BATCHER_STOP_S))
             metrics.mark_worker_exit()
             log.info("stopped")
 
@@ -120,14 +125,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema of the app's routes, plus the declaration of POST /predict."""
+    """FastAPI's schema of the app's routes, plus the declaration of POST /predict with this
+    server's limits, and /metrics as the Prometheus text it is."""
     if app.openapi_schema is None:
-        app.openapi_schema = get_openapi(
+        schema = get_openapi(
             title=app.title,
             version=app.version,
             summary=app.summary,
             routes=[predict.doc_route(), *app.routes],
         )
+        settings = app.state.service.settings
+        schema["components"]["schemas"]["PredictRequest"] = request_schema(settings)
+        schema["paths"]["/metrics"]["get"]["responses"]["200"] = {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
+        }
+        app.openapi_schema = schema
     return app.openapi_schema
 
 
@@ -153,9 +166,11 @@ async def _warm_up(state: ServiceState) -> None:
 
 
 async def _report_worker() -> None:
-    """In multiprocess mode each worker refreshes its own process gauges."""
+    """In multiprocess mode each worker refreshes its own process gauges and drops those of
+    workers that died."""
     while True:
         metrics.update_worker_gauges()
+        metrics.forget_dead_workers()
         await asyncio.sleep(5)
 
 

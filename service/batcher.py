@@ -12,22 +12,34 @@ DeadlineExceeded.
 
 The backend is anything with `prepare(texts) -> items` and `run(items) -> scores`, both called
 on worker threads; the unit tests use a fake one. This module does not import torch.
+
+A text that fails fails alone (service.isolation): when the backend raises, the batch is
+retried in smaller pieces, and only the texts that still fail get TextFailed (logged with their
+request id, never their text); their batch-mates get their scores and the consumer goes on.
+`health()` tells whether texts can still be served: not if the consumer has stopped (it logs
+why and fails what is queued) or if a backend call has been running for longer than any call
+should (a hung thread), so that the liveness probe restarts the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from service import metrics
+from service.isolation import Backend, Failure, prepare_each, run_each
 
 log = logging.getLogger("service.batcher")
+# A backend call running longer than this is stuck: a batch of 64 texts of 800 tokens takes a
+# few seconds on a CPU, not a minute. health() then reports the process as unable to serve.
+STALL_AFTER_S = 60.0
 
 
 class QueueFull(Exception):
@@ -42,10 +54,12 @@ class BatcherClosed(Exception):
     """The service is shutting down and did not get to this text: answer 503."""
 
 
-class Backend(Protocol):
-    def prepare(self, texts: list[str]) -> list[Any]: ...  # one item per text; len(item) = tokens
+class BatcherFailed(Exception):
+    """The consumer has stopped; nothing can be served until the process restarts: 503."""
 
-    def run(self, items: list[Any]) -> list[float]: ...
+
+class TextFailed(Exception):
+    """The backend failed on this text alone (its batch-mates were served): answer 500."""
 
 
 @dataclass(eq=False)
@@ -54,6 +68,7 @@ class Entry:
     future: asyncio.Future[float]
     enqueued: float
     deadline: float
+    request_id: str = "-"
     # Filled in when the entry's batch runs, for the timing headers.
     queue_seconds: float = 0.0
     tokenize_seconds: float = 0.0
@@ -96,6 +111,10 @@ class Batcher:
         self._consumer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.failure: str | None = None  # why the consumer stopped, if it did
+        self._in_hand: list[Entry] = []  # the batch between collecting and running
+        self._calls: dict[int, tuple[str, float]] = {}  # backend calls in flight: stage, start
+        self._call_ids = itertools.count()
         metrics.QUEUE_CAPACITY.set(capacity)
 
     @property
@@ -104,9 +123,23 @@ class Batcher:
 
     def start(self) -> None:
         self._consumer = asyncio.get_running_loop().create_task(self._consume(), name="batcher")
+        self._consumer.add_done_callback(self._consumer_stopped)
 
-    def submit(self, texts: Sequence[str], timeout_s: float) -> list[Entry]:
-        """Queue every text of one request, or none of them (QueueFull, BatcherClosed)."""
+    def health(self) -> str | None:
+        """None while texts can be served; otherwise why not."""
+        if self.failure is not None:
+            return f"the batcher stopped: {self.failure}"
+        now = time.perf_counter()
+        for stage, since in list(self._calls.values()):
+            if now - since > STALL_AFTER_S:
+                return f"a {stage} call has been running for {now - since:.0f}s"
+        return None
+
+    def submit(self, texts: Sequence[str], timeout_s: float, request_id: str = "-") -> list[Entry]:
+        """Queue every text of one request, or none of them (QueueFull, BatcherClosed,
+        BatcherFailed)."""
+        if self.failure is not None:
+            raise BatcherFailed(self.failure)
         if self._closing:
             raise BatcherClosed("the service is shutting down")
         if len(self._queue) + len(texts) > self.capacity:
@@ -114,7 +147,8 @@ class Batcher:
             raise QueueFull(f"the queue holds {len(self._queue)} of {self.capacity} texts")
         loop = asyncio.get_running_loop()
         now = time.perf_counter()  # not loop.time(): uvloop's clock ticks in whole milliseconds
-        entries = [Entry(t, loop.create_future(), now, now + timeout_s) for t in texts]
+        deadline = now + timeout_s
+        entries = [Entry(t, loop.create_future(), now, deadline, request_id) for t in texts]
         self._queue.extend(entries)
         metrics.QUEUE_DEPTH.set(len(self._queue))
         if len(self._queue) >= self._wanted:
@@ -125,12 +159,14 @@ class Batcher:
         """Finish what is queued and running (up to the timeout), then fail the rest."""
         self._closing = True
         self._wake()
-        if self._consumer is not None:
+        if self._consumer is not None and not self._consumer.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._consumer), drain_timeout_s)
             except asyncio.TimeoutError:
                 log.warning("drain timeout: %d texts still queued", len(self._queue))
                 self._consumer.cancel()
+            except Exception:  # noqa: BLE001 - _consumer_stopped has logged it
+                pass
         for entry in self._queue:
             if entry.live():
                 entry.future.set_exception(
@@ -140,30 +176,72 @@ class Batcher:
         self._prepare_pool.shutdown(wait=False, cancel_futures=True)
         self._run_pool.shutdown(wait=False, cancel_futures=True)
 
+    def _consumer_stopped(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        self.failure = f"{type(exc).__name__}: {exc}"
+        log.critical("the batcher stopped; texts cannot be served", exc_info=exc)
+        for entry in [*self._in_hand, *self._queue]:
+            if entry.live():
+                entry.future.set_exception(BatcherFailed(self.failure))
+        self._queue.clear()
+        metrics.QUEUE_DEPTH.set(0)
+
+    async def _call(self, pool: Executor, stage: str, fn: Any, arg: Any) -> Any:
+        """fn(arg) on `pool`, recorded while it runs so that health() sees a hung call."""
+        token = next(self._call_ids)
+        self._calls[token] = (stage, time.perf_counter())
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, self.backend, arg)
+        finally:
+            del self._calls[token]
+
+    def _fail(self, entry: Entry, failure: Failure) -> None:
+        metrics.REJECTED.labels("failed").inc()
+        log.error(
+            "the backend failed on a text in %s (%s); its batch-mates were served",
+            failure.stage,
+            failure.error,
+            extra={"fields": {"request_id": entry.request_id}},
+        )
+        if entry.live():
+            entry.future.set_exception(TextFailed(entry.request_id))
+
     async def _consume(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
             if batch is None:  # closing and nothing left
                 break
+            self._in_hand = batch
             closed = time.perf_counter()
-            items = await loop.run_in_executor(
-                self._prepare_pool, self.backend.prepare, [e.text for e in batch]
+            prepared = await self._call(
+                self._prepare_pool, "prepare", prepare_each, [e.text for e in batch]
             )
+            items = []
+            for entry, item in zip(batch, prepared, strict=True):
+                if isinstance(item, Failure):
+                    self._fail(entry, item)
+                items.append(item)
             tokenize_seconds = time.perf_counter() - closed
             while self._free_slots == 0:  # every slot runs an earlier batch
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
+            now = time.perf_counter()
             kept = [
                 (e, item)
                 for e, item in zip(batch, items, strict=True)
-                if self._still_wanted(e, time.perf_counter())
+                if not isinstance(item, Failure) and self._still_wanted(e, now)
             ]
+            self._in_hand = []
             if not kept:
                 continue
             self._free_slots -= 1
             batch, items = [e for e, _ in kept], [i for _, i in kept]
-            task = loop.create_task(self._run(batch, items, closed, tokenize_seconds))
+            task = asyncio.get_running_loop().create_task(
+                self._run(batch, items, closed, tokenize_seconds)
+            )
             self._running.add(task)
             task.add_done_callback(self._running.discard)
         await asyncio.gather(*self._running)
@@ -233,20 +311,9 @@ class Batcher:
     async def _run(
         self, batch: list[Entry], items: list[Any], closed: float, tokenize_seconds: float
     ) -> None:
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            scores = await loop.run_in_executor(self._run_pool, self.backend.run, items)
-            if len(scores) != len(batch):
-                raise RuntimeError(
-                    f"the backend returned {len(scores)} scores for {len(batch)} texts"
-                )
-        except Exception as exc:  # a failed forward pass fails its batch, not the service
-            log.exception("inference failed for a batch of %d texts", len(batch))
-            for entry in batch:
-                if entry.live():
-                    entry.future.set_exception(exc)
-            return
+            scores = await self._call(self._run_pool, "run", run_each, items)
         finally:
             self._free_slots += 1
             self._slot_freed.set()
@@ -256,6 +323,9 @@ class Batcher:
         metrics.TOKENIZE_DURATION.observe(tokenize_seconds)
         metrics.INFERENCE_DURATION.observe(seconds)
         for entry, score, item in zip(batch, scores, items, strict=True):
+            if isinstance(score, Failure):
+                self._fail(entry, score)
+                continue
             entry.queue_seconds = closed - entry.enqueued
             entry.tokenize_seconds = tokenize_seconds
             entry.inference_seconds = seconds

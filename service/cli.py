@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
-from service.settings import Settings, SettingsError, load_settings
+from service.http import HeaderDeadlineProtocol
+from service.settings import Settings, SettingsError, get_settings, load_settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"sentiment-serve: {exc}", file=sys.stderr)
         return 2
+    # Worker processes, and the HTTP protocol (service.http), read their settings from the
+    # environment: the flags go there too.
+    os.environ.update(settings.env())
+    get_settings.cache_clear()
     if settings.workers > 1:
         return run_workers(settings)
     from service.app import create_app
@@ -69,16 +76,29 @@ def check_artifact(settings: Settings) -> None:
 
 
 def run_workers(settings: Settings) -> int:
-    """Several worker processes behind one port, with Prometheus multiprocess metrics."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sentiment-metrics-")
-    os.environ.update(settings.env())  # each worker reads its settings anew
-    uvicorn.run(
-        "service.app:create_app",
-        factory=True,
-        workers=settings.workers,
-        **_uvicorn_options(settings),
-    )
+    """Several worker processes behind one port, with Prometheus multiprocess metrics. uvicorn
+    replaces a worker that dies; the metrics files of the old one stop counting as live
+    (service.metrics.forget_dead_workers). The metrics folder starts empty (prometheus_client
+    needs that) and is emptied at exit, and removed when this process made it."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="sentiment-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):  # an earlier run's files would be summed in
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    try:
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings),
+        )
+    finally:
+        if given:
+            for done in folder.glob("*.db"):
+                done.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 
@@ -89,5 +109,8 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": settings.drain_timeout_s,
+        "timeout_keep_alive": settings.keep_alive_timeout_s,
+        "limit_concurrency": settings.max_connections,
+        "http": HeaderDeadlineProtocol,
         "lifespan": "on",
     }

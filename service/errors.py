@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
+from service.batcher import BatcherClosed, BatcherFailed, DeadlineExceeded, QueueFull, TextFailed
 
 log = logging.getLogger("service")
 RETRY_AFTER_S = "1"
@@ -29,12 +29,14 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
-        400: "invalid JSON or UTF-8",
+        400: "the body is not valid UTF-8 or JSON (also: nested too deep, a number out of range)",
         401: "missing or wrong API key",
+        408: "the body did not arrive within the body timeout",
         413: "body over the size limit",
         415: "not application/json",
-        422: "a field is missing, of the wrong type, empty or over a limit",
-        503: "not ready, overloaded or shutting down (see Retry-After)",
+        422: "a field is missing, of the wrong type, empty, not valid Unicode or over a limit",
+        500: "the model failed on this text (logged with the request id; other texts are served)",
+        503: "not ready, overloaded, unable to serve or shutting down (see Retry-After)",
         504: "waited past the request timeout",
     }.items()
 }
@@ -114,8 +116,23 @@ def from_batcher(exc: Exception) -> ApiError:
             "the server is shutting down; retry on another instance",
             headers={"Retry-After": RETRY_AFTER_S},
         )
-    log.error("inference failed: %s", exc)
-    return ApiError(500, "internal_error", "the model failed on this batch; the error is logged")
+    if isinstance(exc, BatcherFailed):
+        return ApiError(
+            503,
+            "unavailable",
+            "the server cannot serve requests and is failing its health check; retry on "
+            "another instance",
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+    if isinstance(exc, TextFailed):
+        return ApiError(
+            500,
+            "internal_error",
+            f"the model failed on a text of this request; the error is logged with request id "
+            f"{exc}",
+        )
+    log.error("unexpected error from the batcher: %s", type(exc).__name__)
+    return ApiError(500, "internal_error", "unexpected server error; it is logged")
 
 
 def install(app: FastAPI) -> None:

@@ -125,6 +125,7 @@ def render() -> tuple[bytes, str]:
     """The exposition text of every metric, summed over workers in multiprocess mode."""
     update_worker_gauges()
     if MULTIPROCESS:
+        forget_dead_workers()
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
@@ -154,6 +155,21 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # alive, another user's
         return True
     return True
+
+
+def forget_dead_workers() -> None:
+    """Multiprocess mode: drop the live gauges (readiness, queue depth, per-worker memory and
+    CPU) of workers that died without running their exit hook: killed by SIGKILL or the OOM
+    killer, then replaced by uvicorn. Their counters and histograms stay: totals must not go
+    back when a worker dies."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    pids = {
+        int(os.path.basename(path).rsplit("_", 1)[1][: -len(".db")])
+        for path in glob.glob(os.path.join(directory, "gauge_live*_*.db"))
+    }
+    for pid in pids:
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, directory)
 
 
 def mark_worker_exit(pid: int | None = None) -> None:

@@ -18,16 +18,32 @@ def _state(request: Request) -> Any:
     return request.app.state.service
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
-async def healthz() -> Response:
+@router.get(
+    "/healthz",
+    summary="Liveness: the process can still serve requests",
+    responses={503: {"description": "it cannot: restart it (the reason is in the body)"}},
+)
+async def healthz(request: Request) -> Response:
+    """200 while the process can serve (or is still loading); 503 once it cannot: the batcher
+    has stopped or a model call hangs. An orchestrator's liveness probe then restarts it."""
+    batcher = _state(request).batcher
+    problem = batcher.health() if batcher is not None else None
+    if problem is not None:
+        return json_response({"status": "unhealthy", "reason": problem}, status=503)
     return json_response({"status": "ok"})
 
 
 @router.get(
-    "/readyz", summary="Readiness: 200 once the model is loaded and warmed up", responses={503: {}}
+    "/readyz",
+    summary="Readiness: 200 once the model is loaded and warmed up",
+    responses={503: {"description": "loading, warming up, draining or unable to serve"}},
 )
 async def readyz(request: Request) -> Response:
     state = _state(request)
+    if state.batcher is not None and state.batcher.health() is not None:
+        return json_response(
+            {"status": "unhealthy"}, status=503, headers={"Retry-After": RETRY_AFTER_S}
+        )
     if state.ready and not state.draining:
         # With several workers, one answers for all: the instance is ready when every worker is.
         if not metrics.MULTIPROCESS or metrics.workers_ready() >= state.settings.workers:

@@ -1,13 +1,24 @@
 """The /predict contract: request and response models (for validation and the OpenAPI schema),
-and the parser that turns a raw body into texts or a 4xx error naming the field and limit."""
+and the parser that turns a raw body into texts or a 4xx error naming the field and limit.
+
+Bodies are parsed by orjson: nesting deeper than 1,024 levels, numbers out of range and any
+other parser error are a 400 invalid_json, never a RecursionError or an exception outside the
+handler. A text is valid when it is a string of Unicode scalar values (no lone UTF-16
+surrogates: orjson refuses their \\ud800 escapes, and the standard parser reads them again only
+so that the 422 can name the field), not longer than the limit, and has something to read once
+cleaned: a text of only whitespace, HTML line breaks and invisible characters gets 422
+empty_text, as an empty one does, rather than a score of nothing.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
+from model.cleaning import has_visible_text
 from service import samples
 from service.errors import ApiError, field_name
 from service.settings import Settings
@@ -83,20 +94,7 @@ def parse_predict(
             "unsupported_media_type",
             f"Content-Type must be application/json, got {content_type or 'none'}",
         )
-    try:
-        decoded = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(
-            400, "invalid_utf8", f"the body is not valid UTF-8 (byte {exc.start})"
-        ) from exc
-    try:
-        payload = json.loads(decoded)
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-        ) from exc
+    payload = parse_json(body)
     try:
         request = PredictRequest.model_validate(payload)
     except ValidationError as exc:
@@ -123,9 +121,27 @@ def parse_predict(
     return texts, False
 
 
+def parse_json(body: bytes) -> Any:
+    """The JSON value of a body, or 400 invalid_utf8 / invalid_json saying what is wrong."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            400, "invalid_utf8", f"the body is not valid UTF-8 (byte {exc.start})"
+        ) from None
+    if "surrogate" in reason:
+        try:
+            return json.loads(body)  # so that check_text names the field with the surrogate
+        except (ValueError, RecursionError):
+            pass
+    raise ApiError(400, "invalid_json", f"the body is not valid JSON: {reason}")
+
+
 def check_text(text: str, field: str, settings: Settings) -> None:
-    if not text.strip():
-        raise ApiError(422, "empty_text", f"{field}: the text is empty or only whitespace", field)
     if len(text) > settings.max_text_chars:
         raise ApiError(
             422,
@@ -134,6 +150,58 @@ def check_text(text: str, field: str, settings: Settings) -> None:
             f"{settings.max_text_chars:,} (SENTIMENT_MAX_TEXT_CHARS)",
             field,
         )
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ApiError(
+                422,
+                "invalid_text",
+                f"{field}: character {exc.start} is a lone UTF-16 surrogate "
+                f"(U+{ord(text[exc.start]):04X}), which is not Unicode text; send the "
+                "character itself or a complete surrogate pair",
+                field,
+            ) from None
+    if not has_visible_text(text):
+        raise ApiError(
+            422,
+            "empty_text",
+            f"{field}: nothing to read: the text is empty, or only whitespace, HTML line "
+            "breaks and invisible characters",
+            field,
+        )
+
+
+def request_schema(settings: Settings) -> dict[str, Any]:
+    """The JSON schema of a /predict body with this server's limits, for the OpenAPI document."""
+    text = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": settings.max_text_chars,
+        "pattern": "\\S",
+        "description": "a review: at most SENTIMENT_MAX_TEXT_CHARS characters, valid Unicode "
+        "(no lone surrogates), with something to read besides whitespace, HTML line breaks and "
+        "invisible characters",
+    }
+    return {
+        "title": "PredictRequest",
+        "description": PredictRequest.__doc__,
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "text": {**text, "description": "one review; answered as one prediction"},
+            "texts": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": settings.max_texts,
+                "items": text,
+                "description": "several reviews (at most SENTIMENT_MAX_TEXTS); answered in "
+                "input order",
+            },
+        },
+        "oneOf": [{"required": ["text"]}, {"required": ["texts"]}],
+        "examples": PredictRequest.model_config["json_schema_extra"]["examples"],  # type: ignore[index]
+    }
 
 
 def label(score: float) -> str:

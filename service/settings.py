@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     )
     queue_capacity: int = Field(1024, ge=1, description="texts waiting at most; more get 503")
     request_timeout_s: float = Field(10.0, gt=0, description="a request waiting longer gets 504")
+    read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a request's headers, and then its body, must arrive within this each: "
+        "a late body gets 408, late headers a closed connection",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="an idle keep-alive connection is closed after this"
+    )
+    max_connections: int = Field(
+        1024, ge=1, description="connections per worker at most; more get 503 from uvicorn"
+    )
     max_text_chars: int = Field(20_000, ge=1, description="characters per text")
     max_texts: int = Field(128, ge=1, description="texts per request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="request body size")

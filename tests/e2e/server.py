@@ -22,10 +22,13 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, artifact: Path, log_dir: Path, **settings: object) -> None:
+    def __init__(
+        self, artifact: Path, log_dir: Path, env: dict[str, str] | None = None, **settings: object
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"server-{self.port}.log"
+        extra = env
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "PROMETHEUS_"))
         }
@@ -33,7 +36,7 @@ class ServerProcess:
         defaults = {"model": artifact, "port": self.port, "torch_threads": 1, "warmup_rounds": 1}
         for name, value in {**defaults, **settings}.items():
             env[f"SENTIMENT_{name.upper()}"] = str(value)
-        self.env = env
+        self.env = {**env, **(extra or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = True, timeout: float = 60) -> ServerProcess:

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model import unicode_tables
-from model.cleaning import MAX_COMBINING_RUN, clean, clean_aligned
+from model.cleaning import MAX_COMBINING_RUN, clean, clean_aligned, has_visible_text
 
 # Text that exercises every step: line breaks, decomposed accents, Hangul jamo, invisibles.
 PIECES = st.sampled_from(
@@ -95,3 +95,8 @@ def test_compositions_across_base_characters_map_to_their_word() -> None:
 def test_texts_that_clean_to_nothing(text: str) -> None:
     assert clean_aligned(text)[0] == clean(text)
     assert not clean(text).strip()
+
+
+@given(TEXTS)
+def test_visible_text_is_what_cleaning_leaves(text: str) -> None:
+    assert has_visible_text(text) == bool(clean(text).strip())

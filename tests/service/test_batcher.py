@@ -9,7 +9,15 @@ import time
 
 import pytest
 
-from service.batcher import Batcher, BatcherClosed, DeadlineExceeded, QueueFull
+import service.batcher as batcher_module
+from service.batcher import (
+    Batcher,
+    BatcherClosed,
+    BatcherFailed,
+    DeadlineExceeded,
+    QueueFull,
+    TextFailed,
+)
 
 
 class FakeBackend:
@@ -144,24 +152,109 @@ async def test_queue_full_rejects_the_whole_request() -> None:
     await batcher.stop(1)
 
 
-async def test_a_wrong_number_of_outputs_fails_the_batch_not_the_batcher() -> None:
+async def test_a_wrong_number_of_outputs_fails_the_texts_not_the_batcher() -> None:
     backend = FakeBackend(wrong_count=True)
     batcher = await started(backend)
-    with pytest.raises(RuntimeError, match="returned 1 scores for 2 texts"):
+    with pytest.raises(TextFailed):
         await scores(batcher, ["a", "b"])
     backend.wrong_count = False
     assert await scores(batcher, ["ok"]) == [0.002]
+    assert batcher.health() is None
     await batcher.stop(1)
 
 
-async def test_a_failing_backend_fails_its_batch_only() -> None:
+async def test_a_failing_backend_fails_its_texts_not_the_batcher() -> None:
     backend = FakeBackend(fail=True)
     batcher = await started(backend)
-    with pytest.raises(RuntimeError, match="the model broke"):
+    with pytest.raises(TextFailed):
         await scores(batcher, ["a"])
     backend.fail = False
     assert await scores(batcher, ["abc"]) == [0.003]
     await batcher.stop(1)
+
+
+class Poisoned(FakeBackend):
+    """Raises in `stage` for any batch that holds the text "poison", as a tokenizer or a forward
+    pass would on an input it cannot handle."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__()
+        self.stage = stage
+        self.calls = 0
+
+    def prepare(self, texts: list[str]) -> list[str]:
+        if self.stage == "prepare" and "poison" in texts:
+            raise UnicodeEncodeError("utf-8", "poison", 0, 1, "the text itself")
+        return super().prepare(texts)
+
+    def run(self, items: list[str]) -> list[float]:
+        self.calls += 1
+        if self.stage == "run" and "poison" in items:
+            raise RuntimeError("a kernel failed on poison")
+        return super().run(items)
+
+
+@pytest.mark.parametrize("stage", ["prepare", "run"])
+async def test_a_poisonous_text_fails_alone(stage: str, caplog: pytest.LogCaptureFixture) -> None:
+    backend = Poisoned(stage)
+    batcher = await started(backend, max_batch_size=16, max_wait_s=0.05)
+    texts = [f"text {i}" for i in range(15)]
+    others = batcher.submit(texts, 5, request_id="others")
+    poison = batcher.submit(["poison"], 5, request_id="req-42")
+    assert await asyncio.gather(*(e.future for e in others)) == [len(t) / 1000 for t in texts]
+    with pytest.raises(TextFailed, match="req-42"):
+        await poison[0].future
+    assert await scores(batcher, ["next batch"]) == [0.01]
+    assert batcher.health() is None
+    failed = [r for r in caplog.records if "failed on a text" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].fields == {"request_id": "req-42"}  # type: ignore[attr-defined]
+    assert "poison" not in caplog.text  # the text is never logged, nor the error's message
+    if stage == "run":
+        assert backend.calls <= 1 + 2 * 5  # halving 16 texts down to the poisonous one
+    await batcher.stop(1)
+
+
+async def test_a_hung_backend_shows_in_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batcher_module, "STALL_AFTER_S", 0.2)
+    release = threading.Event()
+
+    class Hung(FakeBackend):
+        def run(self, items: list[str]) -> list[float]:
+            release.wait(5)
+            return super().run(items)
+
+    batcher = await started(Hung())
+    entries = batcher.submit(["stuck"], timeout_s=5)
+    await asyncio.sleep(0.1)
+    assert batcher.health() is None  # slow is not hung
+    await asyncio.sleep(0.2)
+    assert "a run call has been running" in (batcher.health() or "")
+    release.set()
+    await entries[0].future
+    assert batcher.health() is None
+    await batcher.stop(1)
+
+
+async def test_a_dead_consumer_fails_the_queue_and_shows_in_health(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    batcher = await started(FakeBackend(delay=0.1), max_batch_size=1)
+    await asyncio.sleep(0.01)  # the consumer waits inside its first collect
+
+    async def broken() -> None:
+        raise MemoryError("the consumer died")
+
+    monkeypatch.setattr(batcher, "_collect", broken)  # from its next batch on
+    busy, *queued = batcher.submit(["a", "b", "c"], 5)
+    assert await busy.future == 0.001  # "a" was collected before, and runs
+    for entry in queued:
+        with pytest.raises(BatcherFailed):
+            await entry.future
+    assert "MemoryError" in (batcher.health() or "")
+    with pytest.raises(BatcherFailed):
+        batcher.submit(["d"], 5)
+    assert "the batcher stopped" in caplog.text
+    await batcher.stop(1)  # does not raise the consumer's exception again
 
 
 async def test_stop_drains_what_is_queued_then_refuses() -> None:

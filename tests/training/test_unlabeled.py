@@ -63,8 +63,6 @@ def test_a_source_without_unlabeled_texts_is_an_error(tmp_path: Path) -> None:
 
 
 def test_copies_of_held_out_texts_are_dropped_and_counted() -> None:
-    kept = drop_copies(
-        ["a", "b", "c", "d"], {"test": ["b", "x"], "validation": ["c", "b"]}
-    )
+    kept = drop_copies(["a", "b", "c", "d"], {"test": ["b", "x"], "validation": ["c", "b"]})
     assert kept.texts == ["a", "d"]
     assert kept.dropped == {"test": 1, "validation": 2}
