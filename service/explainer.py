@@ -106,6 +106,10 @@ class ExplainQueue:
         if self._closing:
             raise BatcherClosed("the service is shutting down")
         if len(self._queue) + len(texts) > self.capacity:
+            # Jobs whose caller has gone (a 504, a closed connection) hold no place: with a
+            # queue this small, they would otherwise refuse texts until a worker got to them.
+            self._queue = collections.deque(j for j in self._queue if j.live())
+        if len(self._queue) + len(texts) > self.capacity:
             metrics.EXPLAIN_REJECTED.labels("queue_full").inc(len(texts))
             raise QueueFull(
                 f"the explanation queue holds {len(self._queue)} of {self.capacity} texts"

@@ -163,3 +163,23 @@ def test_explanation_threads_yield_the_cpu() -> None:
         thread.join()
     assert seen["19"] == 19 and seen["0"] == before  # never raised above the process's own
     assert os.getpriority(os.PRIO_PROCESS, 0) == before  # the process itself is untouched
+
+
+async def test_callers_that_left_hold_no_place_in_the_queue() -> None:
+    queue = started(FakeExplainer(delay=0.2), capacity=2)
+    queue.submit(["running"], 5.0)
+    await asyncio.sleep(0.05)
+    for job in queue.submit(["gone", "gone too"], 5.0):
+        job.future.cancel()  # their clients timed out while the first text runs
+    assert await results(queue, ["next", "and next"]) == ["NEXT", "AND NEXT"]
+    await queue.stop(1.0)
+
+
+async def test_explanations_can_be_turned_off() -> None:
+    from service.explainer import start
+    from service.settings import load_settings
+
+    off = await start(load_settings(explain_concurrency=0), predictor=None)
+    assert off.queue is None and "SENTIMENT_EXPLAIN_CONCURRENCY=0" in (off.unavailable or "")
+    assert off.describe()["available"] is False
+    await off.stop(1.0)
