@@ -276,6 +276,7 @@ async def start(settings: Settings, predictor: Any) -> Explanations:
         "queue_capacity": settings.explain_queue_capacity,
         "concurrency": settings.explain_concurrency,
         "timeout_s": settings.explain_timeout_s,
+        "nice": settings.explain_nice,
     }
     return Explanations(queue, None, method, [run_pool, prepare_pool])
 
