@@ -39,9 +39,10 @@ from model.text import Reading, TextPipeline
 # short review runs all its steps in one pass; an 800-token one in passes of 5.
 MAX_POSITIONS_PER_PASS = 4096
 # The completeness check: |delta| <= ATOL + RTOL * |F(x) - F(x')|, as numpy.isclose states it.
-# 0.05 in logit is at most 1.25 points of probability. The bundled network's reviews (12 short,
-# 12 long IMDB test reviews) stayed within 0.02 at 32 steps, 1/3 of 1% of |F(x) - F(x')|; the
-# tiny test networks, trained to be sharp in a few seconds, need more steps for some texts.
+# 0.05 in logit is at most 1.25 points of probability. On 12 short and 12 long IMDB test reviews,
+# the bundled network (re-scripted with classify() for the check) stayed within 0.02 at 32 steps,
+# under 1/3 of 1% of |F(x) - F(x')|; the tiny test networks, trained to be sharp in a few
+# seconds, need more steps for some texts.
 COMPLETENESS_ATOL = 0.05
 COMPLETENESS_RTOL = 0.01
 

@@ -10,8 +10,8 @@ An explanation costs tens of forward and backward passes, so it never shares any
   * Jobs whose caller has gone (future cancelled) are skipped; jobs past their deadline fail
     with DeadlineExceeded (504). An explanation already running is not interrupted: its cost is
     bounded by the token limit and the number of steps.
-  * The run threads are the caller's (service.app makes them with lowered CPU priority, so that
-    /predict keeps the CPUs it needs while explanations run beside it).
+  * The threads are the caller's: `start()` makes them, one torch thread each, at the niceness
+    SENTIMENT_EXPLAIN_NICE, so that /predict keeps the CPUs it needs while explanations run.
 
 The backend is anything with `prepare(text) -> item` (len(item) = tokens the network reads) and
 `run(item) -> result`; the unit tests use a fake one. This module does not import torch.

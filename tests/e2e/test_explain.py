@@ -13,10 +13,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from model import bundled_model_path, load_artifact
 from model.cleaning import INVISIBLE
-from model.explain import supports_explanations
 from tests.e2e.server import ServerProcess
+from tests.legacy import forward_only_artifact
 
 KEY = "an-explain-test-key-0123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -225,16 +224,17 @@ def test_openapi_documents_explain(server: ServerProcess) -> None:
     assert "/" not in spec["paths"]  # the page is not part of the API
 
 
-@pytest.mark.skipif(not bundled_model_path().is_dir(), reason="no bundled model in this checkout")
-def test_an_artifact_without_classify_answers_501(tmp_path: Path) -> None:
-    if supports_explanations(load_artifact(bundled_model_path()).program):
-        pytest.skip("the bundled model exports classify(); nothing old to refuse")
-    with ServerProcess(bundled_model_path(), tmp_path, dtype="fp32") as old:
+def test_an_artifact_without_classify_answers_501(tiny_artifact: Path, tmp_path: Path) -> None:
+    """As the bundled model, exported before classify() and the drift reference, does today."""
+    old_artifact = forward_only_artifact(tiny_artifact, tmp_path / "old")
+    with ServerProcess(old_artifact, tmp_path, dtype="fp32") as old:
         r = httpx.post(f"{old.url}/explain", json={"text": GOOD})
         assert r.status_code == 501 and r.json()["error"] == "explanations_unavailable"
-        assert "classify()" in r.json()["message"]
+        assert "classify()" in r.json()["message"] and "old-tiny" in r.json()["message"]
         assert httpx.post(f"{old.url}/predict", json={"text": GOOD}).status_code == 200
         info = httpx.get(f"{old.url}/model").json()
         assert info["serving"]["explain"]["available"] is False
         assert "reference" not in info["metadata"]  # no drift reference either: no gauges
-        assert "sentiment_reference_positive_share{" not in httpx.get(f"{old.url}/metrics").text
+        metrics = httpx.get(f"{old.url}/metrics").text
+        assert "sentiment_reference_positive_share{" not in metrics
+        assert "sentiment_score_count 1.0" in metrics  # the live side works all the same

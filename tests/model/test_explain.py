@@ -16,6 +16,7 @@ from model import SentimentModel, bundled_model_path, load_artifact
 from model.cleaning import INVISIBLE
 from model.explain import Explainer, quadrature, supports_explanations
 from tests import synthetic
+from tests.legacy import forward_only_artifact
 
 GOOD = "A wonderful, superb film."
 MIXED = "The plot was dull and tedious<br /><br />but the cast is brilliant and moving."
@@ -141,12 +142,17 @@ def test_long_texts_run_in_several_passes_with_the_same_result(
     assert split.attributions == pytest.approx(whole.attributions, abs=1e-5)
 
 
-@pytest.mark.skipif(not bundled_model_path().is_dir(), reason="no bundled model in this checkout")
-def test_artifacts_without_classify_are_refused() -> None:
-    artifact = load_artifact(bundled_model_path())
-    if supports_explanations(artifact.program):
-        pytest.skip("the bundled model exports classify(); nothing old to refuse")
-    explainer = Explainer(artifact, steps=4)
+def test_artifacts_without_classify_are_refused(tiny_artifact: Path, tmp_path: Path) -> None:
+    old = load_artifact(forward_only_artifact(tiny_artifact, tmp_path / "old"))
+    assert not supports_explanations(old.program)
+    assert old.program(*[torch.tensor([[5, 6]]), torch.tensor([2])]).shape == (1,)
+    explainer = Explainer(old, steps=4)
     assert not explainer.supported
     with pytest.raises(RuntimeError, match="no classify"):
         explainer.explain("a wonderful film")
+
+
+@pytest.mark.skipif(not bundled_model_path().is_dir(), reason="no bundled model in this checkout")
+def test_the_bundled_model_is_explainable_exactly_when_it_exports_classify() -> None:
+    program = load_artifact(bundled_model_path()).program
+    assert supports_explanations(program) == hasattr(program, "classify")
