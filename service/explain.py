@@ -119,8 +119,8 @@ async def _wait(jobs: list[Job], receive: Receive, timeout_s: float, single: boo
                 raise ApiError(
                     422,
                     "too_many_tokens",
-                    f"{where}: {exc}, to explain (SENTIMENT_EXPLAIN_MAX_TOKENS); /predict "
-                    "scores it, or send a shorter text",
+                    f"{where}: {exc} (SENTIMENT_EXPLAIN_MAX_TOKENS); /predict scores it, "
+                    "or send a shorter text to explain",
                     where,
                 )
         raise from_batcher(waiting.exception())  # type: ignore[arg-type]

@@ -42,7 +42,9 @@ class TooManyTokens(Exception):
     """The network reads more tokens of this text than explanations allow: answer 422."""
 
     def __init__(self, tokens: int, limit: int) -> None:
-        super().__init__(f"the model reads {tokens:,} tokens of this text; the limit is {limit:,}")
+        super().__init__(
+            f"the model reads {tokens:,} tokens of this text; explanations take at most {limit:,}"
+        )
         self.tokens, self.limit = tokens, limit
 
 
