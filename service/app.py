@@ -18,8 +18,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import Route
 
-from service import errors, logs, metrics, predict, routes
+from service import errors, explain, explainer, logs, metrics, page, predict, routes
 from service.batcher import Batcher
+from service.explain import ExplainEndpoint
 from service.middleware import ObservabilityMiddleware
 from service.predict import PredictEndpoint
 from service.schemas import request_schema
@@ -35,6 +36,7 @@ class ServiceState:
     predictor: Any = None  # service.predictor.Predictor, imported lazily with torch
     batcher: Batcher | None = None
     torch_pool: ThreadPoolExecutor | None = None
+    explanations: explainer.Explanations | None = None  # POST /explain's queue, or why not
     ready: bool = False
     draining: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -81,8 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             concurrency=parallel.batches,
         )
         state.batcher.start()
+        # Its own queue and threads, loaded and warmed up here; 501 for old artifacts.
+        state.explanations = await explainer.start(settings, state.predictor)
         info = state.predictor.describe()
         metrics.MODEL_INFO.labels(state.predictor.version, info["device"], info["dtype"]).set(1)
+        metrics.set_reference(
+            state.predictor.version, state.predictor.model.metadata.get("reference")
+        )
         _on_sigterm(lambda: setattr(state, "draining", True))
         _spawn(state, _warm_up(state))
         if metrics.MULTIPROCESS:
@@ -105,7 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # uvicorn has already waited up to drain_timeout_s for requests in flight; what is
             # still queued belongs to clients it gave up on. A short bound keeps the whole
             # shutdown inside drain_timeout_s + BATCHER_STOP_S (docs/deployment.md).
-            await state.batcher.stop(min(settings.drain_timeout_s, BATCHER_STOP_S))
+            stop_s = min(settings.drain_timeout_s, BATCHER_STOP_S)
+            await asyncio.gather(state.batcher.stop(stop_s), state.explanations.stop(stop_s))
             metrics.mark_worker_exit()
             log.info("stopped")
 
@@ -118,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     errors.install(app)
     app.router.routes.append(Route("/predict", PredictEndpoint(), methods=["POST"]))
+    app.router.routes.append(Route("/explain", ExplainEndpoint(), methods=["POST"]))
     app.include_router(routes.router)
+    app.include_router(page.router)
     app.add_middleware(ObservabilityMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -132,7 +142,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title,
             version=app.version,
             summary=app.summary,
-            routes=[predict.doc_route(), *app.routes],
+            routes=[predict.doc_route(), explain.doc_route(), *app.routes],
         )
         settings = app.state.service.settings
         schema["components"]["schemas"]["PredictRequest"] = request_schema(settings)

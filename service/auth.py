@@ -1,4 +1,5 @@
-"""API keys: with SENTIMENT_API_KEYS set, /predict and /model need `Authorization: Bearer <key>`."""
+"""API keys: with SENTIMENT_API_KEYS set, /predict, /explain and /model need
+`Authorization: Bearer <key>`."""
 
 from __future__ import annotations
 

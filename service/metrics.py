@@ -25,7 +25,19 @@ from prometheus_client import (
 disable_created_metrics()  # the *_created series double the output and no dashboard reads them
 
 PREFIX = "sentiment"
-ROUTES = ("/predict", "/healthz", "/readyz", "/model", "/metrics", "/docs", "/openapi.json")
+ROUTES = (
+    "/predict",
+    "/healthz",
+    "/readyz",
+    "/model",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/explain",
+    "/",
+    "/static/page.css",
+    "/static/page.js",
+)
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # prometheus_client's own switch
 
 # Latency buckets: from sub-millisecond health checks to requests that wait out a 10 s timeout.
@@ -72,10 +84,16 @@ INFERENCE_DURATION = Histogram(
 BATCH_SIZE = Histogram(
     f"{PREFIX}_batch_size", "Texts per batch", buckets=tuple(2.0**i for i in range(13))
 )
+# Drift buckets: the same as model.drift's, in which training records the reference
+# distributions of the validation split (tests/service/test_drift_metrics.py checks they agree;
+# importing model here would load torch with the metrics).
+SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+UNKNOWN_SHARE_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 800, 1024, 2048)
 TOKENS_PER_TEXT = Histogram(
     f"{PREFIX}_tokens_per_text",
     "Tokens the network reads per text (after truncation)",
-    buckets=(8, 16, 32, 64, 128, 256, 512, 800, 1024, 2048),
+    buckets=TOKEN_BUCKETS,
 )
 QUEUE_DEPTH = Gauge(
     f"{PREFIX}_queue_depth", "Texts waiting in the queue", multiprocess_mode="livesum"
@@ -94,6 +112,73 @@ MODEL_INFO = Gauge(
     ["version", "device", "dtype"],
     multiprocess_mode="max",
 )
+# Drift, live (/predict's texts, observed by service.predictor) and reference (the artifact's
+# validation split, from its metadata; absent for artifacts that do not record one).
+SCORE = Histogram(
+    f"{PREFIX}_score", "P(positive) of each text /predict scored", buckets=SCORE_BUCKETS
+)
+UNKNOWN_SHARE = Histogram(
+    f"{PREFIX}_unknown_token_share",
+    "Share of a text's tokens that the vocabulary does not know, per text /predict scored",
+    buckets=UNKNOWN_SHARE_BUCKETS,
+)
+REFERENCE_POSITIVE_SHARE = Gauge(
+    f"{PREFIX}_reference_positive_share",
+    "Share of the validation texts the model scored positive (the artifact's reference)",
+    ["version"],
+    multiprocess_mode="max",
+)
+REFERENCE_SCORE_MEAN = Gauge(
+    f"{PREFIX}_reference_score_mean",
+    "Mean P(positive) over the validation texts (the artifact's reference)",
+    ["version"],
+    multiprocess_mode="max",
+)
+REFERENCE_UNKNOWN_SHARE_MEAN = Gauge(
+    f"{PREFIX}_reference_unknown_share_mean",
+    "Mean share of unknown tokens per validation text (the artifact's reference)",
+    ["version"],
+    multiprocess_mode="max",
+)
+REFERENCE_TOKENS_MEAN = Gauge(
+    f"{PREFIX}_reference_tokens_per_text_mean",
+    "Mean tokens the network reads per validation text (the artifact's reference)",
+    ["version"],
+    multiprocess_mode="max",
+)
+# POST /explain: its own queue, so its own queue figures.
+_EXPLAIN = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+EXPLAIN_QUEUE_WAIT = Histogram(
+    f"{PREFIX}_explain_queue_wait_seconds",
+    "Time a text waits in the explanation queue before it is explained",
+    buckets=_EXPLAIN,
+)
+EXPLAIN_DURATION = Histogram(
+    f"{PREFIX}_explain_duration_seconds",
+    "Time of one text's Integrated Gradients (all its forward and backward passes)",
+    buckets=_EXPLAIN,
+)
+EXPLAIN_TOKENS = Histogram(
+    f"{PREFIX}_explain_tokens_per_text", "Tokens per explained text", buckets=TOKEN_BUCKETS
+)
+EXPLAIN_COMPLETENESS = Histogram(
+    f"{PREFIX}_explain_completeness_error",
+    "|sum of attributions - (logit - baseline logit)| per explained text",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+EXPLAIN_QUEUE_DEPTH = Gauge(
+    f"{PREFIX}_explain_queue_depth",
+    "Texts waiting in the explanation queue",
+    multiprocess_mode="livesum",
+)
+EXPLAIN_QUEUE_CAPACITY = Gauge(
+    f"{PREFIX}_explain_queue_capacity",
+    "Texts the explanation queue holds at most",
+    multiprocess_mode="livesum",
+)
+EXPLAIN_REJECTED = Counter(
+    f"{PREFIX}_explain_rejected_texts_total", "Texts not explained, by reason", ["reason"]
+)
 # Per-worker process figures for multiprocess mode, where the default process collector sees
 # only the process that answers the scrape. One series per live worker (label `pid`).
 WORKER_RSS = Gauge(
@@ -109,6 +194,16 @@ WORKER_CPU = Gauge(
 def route_label(path: str) -> str:
     """The route as a bounded label: known paths as themselves, everything else 'other'."""
     return path if path in ROUTES else "other"
+
+
+def set_reference(version: str, reference: dict | None) -> None:
+    """Export the artifact's drift reference (metadata "reference"); none: no series at all."""
+    if not reference:
+        return
+    REFERENCE_POSITIVE_SHARE.labels(version).set(reference["positive_share"])
+    REFERENCE_SCORE_MEAN.labels(version).set(reference["scores"]["mean"])
+    REFERENCE_UNKNOWN_SHARE_MEAN.labels(version).set(reference["unknown_share"]["mean"])
+    REFERENCE_TOKENS_MEAN.labels(version).set(reference["tokens"]["mean"])
 
 
 def update_worker_gauges() -> None:

@@ -128,7 +128,7 @@ async def _wait(entries: list[Entry], receive: Receive, timeout_s: float) -> lis
     waiting = (
         entries[0].future if len(entries) == 1 else asyncio.gather(*(e.future for e in entries))
     )
-    gone = asyncio.ensure_future(_disconnected(receive))
+    gone = asyncio.ensure_future(disconnected(receive))
     try:
         done, _ = await asyncio.wait(
             {waiting, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
@@ -154,7 +154,7 @@ def _cancel(entries: list[Entry]) -> None:
         entry.future.cancel()  # the batcher skips cancelled entries
 
 
-async def _disconnected(receive: Receive) -> None:
+async def disconnected(receive: Receive) -> None:
     """Returns when the client disconnects (the body has been read, so only that can arrive)."""
     while (await receive())["type"] != "http.disconnect":
         pass

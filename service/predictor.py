@@ -14,7 +14,7 @@ import torch
 
 from model.api import SentimentModel
 from model.runtime import resolve_device
-from service import samples
+from service import metrics, samples
 from service.settings import Settings, usable_cpus
 
 log = logging.getLogger("service.predictor")
@@ -110,8 +110,15 @@ class Predictor:
         return self.model.encode(texts)
 
     def run(self, id_lists: list[list[int]]) -> list[float]:
-        """Scores in input order; texts of similar length share a forward pass."""
-        return self.model.score_by_length(id_lists, groups)
+        """Scores in input order; texts of similar length share a forward pass. Each text's
+        score and share of unknown tokens feed the live drift histograms."""
+        scores = self.model.score_by_length(id_lists, groups)
+        unk = self.model.artifact.vocab.unk_index
+        for ids, score in zip(id_lists, scores, strict=True):
+            metrics.SCORE.observe(score)
+            # model.drift.unknown_share, at C speed: ids are never empty
+            metrics.UNKNOWN_SHARE.observe(ids.count(unk) / len(ids))
+        return scores
 
     def warm_up(self, rounds: int) -> None:
         """Run each kind of batch the service will see, so the first requests are not slow:

@@ -78,6 +78,7 @@ async def model_info(request: Request) -> Response:
         "max_body_bytes": s.max_body_bytes,
         "workers": s.workers,
         "status": state.status,
+        "explain": state.explanations.describe() if state.explanations else None,
     }
     return json_response(
         {

@@ -76,7 +76,30 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = Field("json", description="json: one object per line")
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="comma-separated; when set, /predict and /model need one"
+        default_factory=list,
+        description="comma-separated; when set, /predict, /explain and /model need one",
+    )
+
+    # POST /explain (service/explain.py): its own queue, threads and limits, so that explanations,
+    # tens of forward and backward passes each, never take what /predict needs.
+    explain_max_texts: int = Field(8, ge=1, description="texts per /explain request")
+    explain_max_tokens: int = Field(
+        800, ge=1, description="tokens the model reads per explained text; more get 422"
+    )
+    explain_steps: int = Field(
+        32, ge=2, le=1024, description="Integrated Gradients steps per explanation"
+    )
+    explain_queue_capacity: int = Field(
+        32, ge=1, description="texts waiting for an explanation at most; more get 503"
+    )
+    explain_concurrency: int = Field(
+        1, ge=0, le=64, description="explanations run at once, one thread each; 0 turns them off"
+    )
+    explain_timeout_s: float = Field(
+        30.0, gt=0, description="an /explain request waiting longer gets 504"
+    )
+    explain_nice: int = Field(
+        19, ge=0, le=19, description="CPU niceness of explanation threads (Linux): /predict first"
     )
 
     @field_validator("api_keys", mode="before")
@@ -106,6 +129,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"max_texts ({self.max_texts}) is larger than queue_capacity "
                 f"({self.queue_capacity}): "
+                "such a request could never be queued"
+            )
+        if self.explain_max_texts > self.explain_queue_capacity:
+            raise ValueError(
+                f"explain_max_texts ({self.explain_max_texts}) is larger than "
+                f"explain_queue_capacity ({self.explain_queue_capacity}): "
                 "such a request could never be queued"
             )
         return self

@@ -88,3 +88,19 @@ def test_provisioning_points_at_the_compose_services_and_mounts(datasource: dict
     (dashboards,) = provider["providers"]
     assert grafana["deploy/grafana/dashboards"] == dashboards["options"]["path"]
     assert grafana["deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+
+
+def test_a_drift_row_sets_each_live_signal_against_its_reference(dashboard: dict) -> None:
+    panels = dashboard["panels"]
+    (row,) = [p for p in panels if p["type"] == "row" and "drift" in p["title"].lower()]
+    below = [p for p in panels if p["gridPos"]["y"] > row["gridPos"]["y"] and p["type"] != "row"]
+    drift = below[:4]
+    names = [set().union(*(metric_names(t["expr"]) for t in p["targets"])) for p in drift]
+    for live in (
+        "sentiment_unknown_token_share_sum",
+        "sentiment_predictions_total",
+        "sentiment_tokens_per_text_sum",
+        "sentiment_score_sum",
+    ):
+        (panel,) = [n for n in names if live in n]
+        assert any(n.startswith("sentiment_reference_") for n in panel), panel

@@ -42,6 +42,9 @@ def test_the_alerts_a_user_needs_exist_and_each_is_unit_tested() -> None:
         "SentimentHighErrorRatio",
         "SentimentHighLatencyP99",
         "SentimentQueueSaturated",
+        "SentimentInputsDrifted",
+        "SentimentPositiveShareShifted",
+        "SentimentTextLengthShifted",
     } <= alerts
     tests = yaml.safe_load((DEPLOY / "prometheus" / "rules_test.yml").read_text())["tests"]
     tested = {case["alertname"] for test in tests for case in test.get("alert_rule_test", [])}

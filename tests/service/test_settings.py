@@ -41,6 +41,9 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
         ({"model": "/nonexistent"}, "not an artifact directory"),
         ({"api_keys": "abc"}, "at least 16 characters"),
         ({"max_texts": 50, "queue_capacity": 10}, "could never be queued"),
+        ({"explain_max_texts": 9, "explain_queue_capacity": 8}, "explain_queue_capacity"),
+        ({"explain_steps": 1}, "SENTIMENT_EXPLAIN_STEPS"),
+        ({"explain_nice": 20}, "SENTIMENT_EXPLAIN_NICE"),
     ],
 )
 def test_bad_values_name_the_setting(overrides: dict, words: str) -> None:
@@ -113,3 +116,10 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("SENTIMENT_PORT", "")
     s = load_settings()
     assert s.model is None and s.port == 8000
+
+
+def test_the_readme_configuration_table_lists_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    for name in Settings.model_fields:
+        assert f"`SENTIMENT_{name.upper()}`" in table, f"README lacks SENTIMENT_{name.upper()}"

@@ -1,0 +1,297 @@
+"""The explanation queue: its own bounded queue, its own threads, one text at a time.
+
+An explanation costs tens of forward and backward passes, so it never shares anything with
+/predict's batcher: not the queue, not the tokenizer thread, not the inference threads.
+  * Every text of a request becomes one Job, or none do: QueueFull (503) when the queue cannot
+    take them all, BatcherClosed (503) once shutting down. `capacity` counts texts waiting.
+  * `concurrency` worker tasks each take the oldest live job, read it on the one `prepare`
+    thread (the backend's text pipeline is not thread-safe), check its token count against
+    `max_tokens` (TooManyTokens, a 422), and explain it on one of the `run` executor's threads.
+  * Jobs whose caller has gone (future cancelled) are skipped; jobs past their deadline fail
+    with DeadlineExceeded (504). An explanation already running is not interrupted: its cost is
+    bounded by the token limit and the number of steps.
+  * The threads are the caller's: `start()` makes them, one torch thread each, at the niceness
+    SENTIMENT_EXPLAIN_NICE, so that /predict keeps the CPUs it needs while explanations run.
+
+The backend is anything with `prepare(text) -> item` (len(item) = tokens the network reads) and
+`run(item) -> result`; the unit tests use a fake one. This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from service import metrics, samples
+from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
+from service.isolation import describe
+from service.settings import Settings
+
+log = logging.getLogger("service.explainer")
+
+
+class TooManyTokens(Exception):
+    """The network reads more tokens of this text than explanations allow: answer 422."""
+
+    def __init__(self, tokens: int, limit: int) -> None:
+        super().__init__(
+            f"the model reads {tokens:,} tokens of this text; explanations take at most {limit:,}"
+        )
+        self.tokens, self.limit = tokens, limit
+
+
+class ExplainBackend(Protocol):
+    def prepare(self, text: str) -> Any: ...  # len(item) = tokens the network reads
+
+    def run(self, item: Any) -> Any: ...
+
+
+@dataclass(eq=False)
+class Job:
+    text: str
+    future: asyncio.Future[Any]
+    enqueued: float
+    deadline: float
+    # Filled in as the job runs, for the timing headers.
+    queue_seconds: float = 0.0
+    tokenize_seconds: float = 0.0
+    inference_seconds: float = 0.0
+    tokens: int = 0
+
+    def live(self) -> bool:
+        return not self.future.done()
+
+
+class ExplainQueue:
+    def __init__(
+        self,
+        backend: ExplainBackend,
+        capacity: int,
+        concurrency: int,
+        max_tokens: int,
+        prepare_executor: Executor,
+        run_executor: Executor,
+    ) -> None:
+        self.backend = backend
+        self.capacity = capacity
+        self.concurrency = concurrency
+        self.max_tokens = max_tokens
+        self._prepare_pool = prepare_executor
+        self._run_pool = run_executor
+        self._queue: collections.deque[Job] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._workers: list[asyncio.Task[None]] = []
+        self._running: set[Job] = set()
+        self._closing = False
+        metrics.EXPLAIN_QUEUE_CAPACITY.set(capacity)
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._workers = [
+            loop.create_task(self._work(), name=f"explainer-{i}") for i in range(self.concurrency)
+        ]
+
+    def submit(self, texts: Sequence[str], timeout_s: float) -> list[Job]:
+        """Queue every text of one request, or none of them (QueueFull, BatcherClosed)."""
+        if self._closing:
+            raise BatcherClosed("the service is shutting down")
+        if len(self._queue) + len(texts) > self.capacity:
+            # Jobs whose caller has gone (a 504, a closed connection) hold no place: with a
+            # queue this small, they would otherwise refuse texts until a worker got to them.
+            self._queue = collections.deque(j for j in self._queue if j.live())
+        if len(self._queue) + len(texts) > self.capacity:
+            metrics.EXPLAIN_REJECTED.labels("queue_full").inc(len(texts))
+            raise QueueFull(
+                f"the explanation queue holds {len(self._queue)} of {self.capacity} texts"
+            )
+        loop = asyncio.get_running_loop()
+        now = time.perf_counter()
+        jobs = [Job(t, loop.create_future(), now, now + timeout_s) for t in texts]
+        self._queue.extend(jobs)
+        metrics.EXPLAIN_QUEUE_DEPTH.set(len(self._queue))
+        self._arrived.set()
+        return jobs
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        """Finish what is queued and running (up to the timeout), then fail the rest."""
+        self._closing = True
+        self._arrived.set()
+        if self._workers:
+            done, pending = await asyncio.wait(self._workers, timeout=drain_timeout_s)
+            if pending:
+                log.warning("drain timeout: %d explanations still queued", len(self._queue))
+                for task in pending:
+                    task.cancel()
+        for job in [*self._queue, *self._running]:
+            if job.live():
+                job.future.set_exception(
+                    BatcherClosed("the service shut down before this text was explained")
+                )
+        self._queue.clear()
+        metrics.EXPLAIN_QUEUE_DEPTH.set(0)
+
+    async def _next(self) -> Job | None:
+        while True:
+            while self._queue:
+                job = self._queue.popleft()
+                metrics.EXPLAIN_QUEUE_DEPTH.set(len(self._queue))
+                if self._still_wanted(job):
+                    return job
+            if self._closing:
+                return None
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    def _still_wanted(self, job: Job) -> bool:
+        if not job.live():
+            metrics.EXPLAIN_REJECTED.labels("client_gone").inc()
+            return False
+        if time.perf_counter() > job.deadline:
+            metrics.EXPLAIN_REJECTED.labels("deadline").inc()
+            job.future.set_exception(DeadlineExceeded("the request waited past its deadline"))
+            return False
+        return True
+
+    async def _work(self) -> None:
+        while (job := await self._next()) is not None:
+            self._running.add(job)
+            try:
+                await self._explain(job)
+            except Exception as exc:  # one failed explanation fails its text, not the worker
+                if not isinstance(exc, TooManyTokens):  # by type and place: never the text
+                    log.error("an explanation failed: %s", describe(exc))
+                if job.live():
+                    job.future.set_exception(exc)
+            finally:
+                self._running.discard(job)
+
+    async def _explain(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        job.queue_seconds = started - job.enqueued
+        metrics.EXPLAIN_QUEUE_WAIT.observe(job.queue_seconds)
+        item = await loop.run_in_executor(self._prepare_pool, self.backend.prepare, job.text)
+        job.tokenize_seconds = time.perf_counter() - started
+        job.tokens = len(item)
+        if job.tokens > self.max_tokens:
+            metrics.EXPLAIN_REJECTED.labels("too_many_tokens").inc()
+            raise TooManyTokens(job.tokens, self.max_tokens)
+        if not self._still_wanted(job):  # the client left, or the deadline passed, meanwhile
+            return
+        ran = time.perf_counter()
+        result = await loop.run_in_executor(self._run_pool, self.backend.run, item)
+        job.inference_seconds = time.perf_counter() - ran
+        metrics.EXPLAIN_DURATION.observe(job.inference_seconds)
+        metrics.EXPLAIN_TOKENS.observe(job.tokens)
+        if job.live():
+            job.future.set_result(result)
+
+
+@dataclass
+class Explanations:
+    """What POST /explain needs: the queue, or the reason there is none (answered with 501)."""
+
+    queue: ExplainQueue | None
+    unavailable: str | None = None
+    method: dict[str, Any] = field(default_factory=dict)
+    pools: list[ThreadPoolExecutor] = field(default_factory=list)
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        if self.queue is not None:
+            await self.queue.stop(drain_timeout_s)
+        for pool in self.pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {"available": self.queue is not None, "unavailable": self.unavailable, **self.method}
+
+
+async def start(settings: Settings, predictor: Any) -> Explanations:
+    """The explanation queue for the predictor's artifact, started and warmed up; or, for an
+    artifact without a `classify` entry point or with explanations turned off, the reason."""
+    if settings.explain_concurrency == 0:
+        return Explanations(
+            None, "explanations are turned off on this server (SENTIMENT_EXPLAIN_CONCURRENCY=0)"
+        )
+    # torch loads here, not at import
+    from model.explain import Explainer, supports_explanations
+    from service.predictor import init_inference_thread
+
+    artifact = predictor.model.artifact
+    if not supports_explanations(artifact.program):
+        return Explanations(
+            None,
+            f"the model {artifact.version} was exported without the classify() entry point "
+            "that explanations need; serve an artifact exported by this version of the "
+            "training code to explain its scores",
+        )
+
+    def init_thread(torch_threads: int) -> None:
+        lower_priority(settings.explain_nice)
+        if torch_threads:
+            init_inference_thread(torch_threads)
+
+    run_pool = ThreadPoolExecutor(
+        settings.explain_concurrency,
+        thread_name_prefix="explain",
+        initializer=init_thread,
+        initargs=(1,),
+    )
+    prepare_pool = ThreadPoolExecutor(
+        1, thread_name_prefix="explain-tokenize", initializer=init_thread, initargs=(0,)
+    )
+    loop = asyncio.get_running_loop()
+    device = str(predictor.model.device)
+    explainer = await loop.run_in_executor(
+        run_pool, lambda: Explainer(artifact, device=device, steps=settings.explain_steps)
+    )
+    for _ in range(2):  # TorchScript optimises a graph on its first runs with gradients
+        item = await loop.run_in_executor(prepare_pool, explainer.prepare, samples.SHORT[0])
+        await loop.run_in_executor(run_pool, explainer.run, item)
+    queue = ExplainQueue(
+        explainer,
+        settings.explain_queue_capacity,
+        settings.explain_concurrency,
+        settings.explain_max_tokens,
+        prepare_pool,
+        run_pool,
+    )
+    queue.start()
+    method = {
+        "method": "integrated_gradients",
+        "baseline": "pad",
+        "steps": settings.explain_steps,
+        "max_texts": settings.explain_max_texts,
+        "max_tokens": settings.explain_max_tokens,
+        "queue_capacity": settings.explain_queue_capacity,
+        "concurrency": settings.explain_concurrency,
+        "timeout_s": settings.explain_timeout_s,
+        "nice": settings.explain_nice,
+    }
+    return Explanations(queue, None, method, [run_pool, prepare_pool])
+
+
+def lower_priority(nice: int) -> None:
+    """Raise this thread's niceness to `nice`, so that it gets the CPU only when /predict's
+    threads leave some. Linux gives each thread its own; elsewhere this does nothing."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, thread) < nice:
+            os.setpriority(os.PRIO_PROCESS, thread, nice)
+    except OSError as exc:  # a sandbox that forbids it: run at the process's priority
+        log.warning("could not lower the priority of an explanation thread: %s", exc)

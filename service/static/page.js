@@ -1,0 +1,207 @@
+// The explanation page: POST /explain with the review, then the label, the probability as a
+// bar, and the review with every word the model read shaded by its attribution. Plain
+// JavaScript, no dependencies. Offsets in the response count Unicode code points, so the text
+// is indexed as Array.from(text), never with the UTF-16 String.prototype.slice.
+"use strict";
+
+const NEGATIVE = [178, 24, 43]; // --negative in page.css
+const POSITIVE = [33, 102, 172]; // --positive
+const WHITE = [255, 255, 255];
+const $ = (id) => document.getElementById(id);
+
+function luminance([r, g, b]) {
+  const lin = (c) => {
+    const s = c / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+
+// A diverging scale: white at 0, full red at -1, full blue at +1.
+function shade(value) {
+  const end = value < 0 ? NEGATIVE : POSITIVE;
+  const t = Math.min(1, Math.abs(value));
+  return WHITE.map((w, i) => Math.round(w + (end[i] - w) * t));
+}
+
+// Black or white text, whichever contrasts more (at least 4.58:1 for any background).
+function textColour(rgb) {
+  const l = luminance(rgb);
+  return (l + 0.05) / 0.05 >= 1.05 / (l + 0.05) ? "#000" : "#fff";
+}
+
+// +0.123 / −0.123 (a true minus sign, as the legend has)
+const signed = (x, digits = 3) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}`;
+
+function authHeaders() {
+  const key = $("api-key").value.trim();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function needKey(message) {
+  $("key-row").hidden = false;
+  if (message) showError(message);
+  $("api-key").focus();
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = false;
+}
+
+async function loadModel() {
+  try {
+    const response = await fetch("/model", { headers: authHeaders() });
+    if (response.status === 401) {
+      needKey();
+      return;
+    }
+    if (!response.ok) return;
+    const body = await response.json();
+    $("model-version").textContent = body.model_version;
+    const limit = body.serving && body.serving.max_text_chars;
+    if (limit) $("review").dataset.limit = limit;
+    const explain = body.serving && body.serving.explain;
+    if (explain && !explain.available) showError(explain.unavailable);
+  } catch (err) {
+    showError(`The service did not answer: ${err}`);
+  }
+}
+
+function renderShaded(text, tokens, notRead, scale) {
+  const chars = Array.from(text);
+  const out = $("shaded");
+  out.replaceChildren();
+  let at = 0;
+  const plain = (end) => {
+    if (end > at) out.append(chars.slice(at, end).join(""));
+    at = Math.max(at, end);
+  };
+  const pieces = tokens.filter((t) => t.end > t.start).map((t) => ({ ...t, kind: "token" }));
+  if (notRead) pieces.push({ ...notRead, kind: "not-read" });
+  pieces.sort((a, b) => a.start - b.start);
+  for (const piece of pieces) {
+    plain(piece.start);
+    const span = document.createElement("span");
+    span.textContent = chars.slice(piece.start, piece.end).join("");
+    span.dataset.start = piece.start;
+    span.dataset.end = piece.end;
+    if (piece.kind === "not-read") {
+      span.className = "not-read";
+      span.title = "not read: past the model's token limit";
+    } else {
+      const rgb = shade(piece.attribution / scale);
+      span.className = "tok";
+      span.dataset.attribution = piece.attribution;
+      span.style.backgroundColor = `rgb(${rgb.join(",")})`;
+      span.style.color = textColour(rgb);
+      span.title = `${signed(piece.attribution)}${piece.unknown ? " (unknown word)" : ""}`;
+      span.tabIndex = 0; // keyboard users reach the title too
+      span.setAttribute("aria-label", `${span.textContent}: ${span.title}`);
+    }
+    out.append(span);
+    at = piece.end;
+  }
+  plain(chars.length);
+}
+
+function renderStrongest(text, tokens) {
+  const chars = Array.from(text);
+  const word = (t) => chars.slice(t.start, t.end).join("") || "(no word)";
+  const list = (id, chosen) => {
+    $(id).replaceChildren(
+      ...chosen.map((t) => {
+        const item = document.createElement("li");
+        item.textContent = `${word(t)} (${signed(t.attribution)})`;
+        return item;
+      }),
+    );
+  };
+  const sorted = [...tokens].sort((a, b) => b.attribution - a.attribution);
+  list("top-positive", sorted.filter((t) => t.attribution > 0).slice(0, 5));
+  list("top-negative", sorted.reverse().filter((t) => t.attribution < 0).slice(0, 5));
+}
+
+function render(text, body, serverMs, roundTripMs) {
+  const score = body.score;
+  $("label").textContent = body.label;
+  $("label").className = `label ${body.label}`;
+  $("probability").textContent = score.toFixed(3);
+  $("bar").setAttribute("aria-valuenow", score.toFixed(3));
+  $("bar-fill").style.width = `${(score * 100).toFixed(1)}%`;
+  $("model-version").textContent = body.model_version;
+  $("meta").textContent =
+    `model ${body.model_version}; ${serverMs} ms on the server, ${roundTripMs} ms round trip`;
+  const scale = Math.max(1e-9, ...body.tokens.map((t) => Math.abs(t.attribution)));
+  $("legend-min").textContent = `−${scale.toFixed(2)}`;
+  $("legend-max").textContent = `+${scale.toFixed(2)}`;
+  renderShaded(text, body.tokens, body.not_read, scale);
+  renderStrongest(text, body.tokens);
+  const c = body.completeness;
+  $("completeness").textContent =
+    `Integrated Gradients, ${body.method.steps} steps from a text of padding: the attributions ` +
+    `sum to logit ${body.logit.toFixed(3)} minus baseline ${body.baseline_logit.toFixed(3)} ` +
+    `within ${Math.abs(c.delta).toFixed(4)} (tolerance ${c.tolerance.toFixed(3)}).`;
+  $("result").hidden = false;
+}
+
+async function explain(event) {
+  event.preventDefault();
+  const text = $("review").value;
+  $("error").hidden = true;
+  if (!text.trim()) {
+    showError("Type or paste a review first.");
+    $("review").focus();
+    return;
+  }
+  const button = $("submit");
+  button.disabled = true;
+  button.textContent = "Explaining…";
+  const started = performance.now();
+  try {
+    const response = await fetch("/explain", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...authHeaders() },
+      body: JSON.stringify({ text }),
+    });
+    const roundTrip = Math.round(performance.now() - started);
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401) {
+      needKey(body.message || "This service needs an API key.");
+      return;
+    }
+    if (!response.ok) {
+      $("result").hidden = true;
+      showError(body.message || `The service answered ${response.status}.`);
+      return;
+    }
+    const serverMs = Math.round(Number(response.headers.get("X-Total-Time")) || roundTrip);
+    render(text, body, serverMs, roundTrip);
+  } catch (err) {
+    showError(`The service did not answer: ${err}`);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Explain";
+  }
+}
+
+function countChars() {
+  const n = Array.from($("review").value).length;
+  const limit = $("review").dataset.limit;
+  $("char-count").textContent = limit
+    ? `${n.toLocaleString()} of ${Number(limit).toLocaleString()} characters.`
+    : "";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("explain-form").addEventListener("submit", explain);
+  $("review").addEventListener("input", countChars);
+  $("review").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      $("explain-form").requestSubmit();
+    }
+  });
+  $("api-key").addEventListener("change", loadModel);
+  loadModel();
+});
