@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import yaml
 
+from service.app import BATCHER_STOP_S
 from tests.deploy.conftest import DEPLOY, compose_config, mounts
 
 SCALE = "deploy/compose.scale.yml"
@@ -33,8 +34,9 @@ def test_api_is_health_checked_on_readyz_and_restarted() -> None:
     assert any("/readyz" in part for part in api["healthcheck"]["test"])
     assert api["restart"] == "unless-stopped"
     assert api["read_only"] and api["cap_drop"] == ["ALL"]
-    # Long enough for the service's own drain (SENTIMENT_DRAIN_TIMEOUT_S) to finish.
-    drain = float(api["environment"]["SENTIMENT_DRAIN_TIMEOUT_S"])
+    # Long enough for the service's own drain (SENTIMENT_DRAIN_TIMEOUT_S) and what its queues
+    # get after it (BATCHER_STOP_S) to finish.
+    drain = float(api["environment"]["SENTIMENT_DRAIN_TIMEOUT_S"]) + BATCHER_STOP_S
     assert api["stop_grace_period"].endswith("s") and float(api["stop_grace_period"][:-1]) > drain
 
 
@@ -73,4 +75,35 @@ def test_scaled_replicas_sit_behind_nginx() -> None:
     assert services["loadtest"]["environment"]["LOCUST_HOST"] == "http://proxy:8000"
     assert services["api"]["environment"]["SENTIMENT_INFERENCE_THREADS"] == "1"
     nginx = (DEPLOY / "proxy" / "nginx.conf").read_text()
-    assert "resolver 127.0.0.11" in nginx and "set $api http://api:8000;" in nginx
+    assert "resolver 127.0.0.11" in nginx and "server api:8000 resolve;" in nginx
+
+
+def nginx_directives() -> list[str]:
+    text = (DEPLOY / "proxy" / "nginx.conf").read_text()
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return [line for line in lines if line]
+
+
+def test_nginx_keeps_connections_passes_request_ids_and_does_not_retry_503s() -> None:
+    directives = nginx_directives()
+    assert any(d.startswith("keepalive ") for d in directives)  # upstream keep-alive
+    assert 'proxy_set_header Connection "";' in directives
+    assert "proxy_http_version 1.1;" in directives
+    assert "proxy_set_header X-Request-ID $request_id_to_pass;" in directives
+    (retry,) = [d for d in directives if d.startswith("proxy_next_upstream ")]
+    assert "http_503" not in retry and "http_502" not in retry
+    assert any(d.startswith("client_body_timeout") for d in directives)
+
+
+def test_prometheus_and_grafana_are_not_open_by_default() -> None:
+    services = compose_config()["services"]
+    assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
+    for name in ("prometheus", "grafana"):
+        assert services[name]["ports"][0]["host_ip"] == "127.0.0.1", name
+    grafana = services["grafana"]["environment"]
+    assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    opened = compose_config(GRAFANA_BIND="0.0.0.0", GRAFANA_ADMIN_PASSWORD="s3cret-long-one")
+    assert opened["services"]["grafana"]["ports"][0]["host_ip"] == "0.0.0.0"
+    assert opened["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == (
+        "s3cret-long-one"
+    )

@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from service.app import BATCHER_STOP_S
 from tests.deploy.conftest import DEPLOY, ROOT
 
 KUBERNETES = DEPLOY / "kubernetes"
@@ -103,7 +104,9 @@ def test_the_pod_runs_as_the_image_user_and_outlasts_the_drain() -> None:
     api = container(deployment)
     env = {e["name"]: e.get("value") for e in api["env"]}
     pause = int(api["lifecycle"]["preStop"]["exec"]["command"][-1])
-    assert pod["terminationGracePeriodSeconds"] > float(env["SENTIMENT_DRAIN_TIMEOUT_S"]) + pause
+    queues = BATCHER_STOP_S  # what the service's queues get after the drain
+    drain = float(env["SENTIMENT_DRAIN_TIMEOUT_S"])
+    assert pod["terminationGracePeriodSeconds"] > pause + drain + queues
 
 
 def test_the_scrape_config_keeps_the_deployments_pods_on_their_http_port() -> None:
