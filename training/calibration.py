@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.metrics import fit_temperature
+from training.spans import draw_span
 
 LENGTH_EDGES = (5, 20, 100)  # bands: 1-5, 6-20, 21-100 and 101+ tokens
 MIN_TEXTS = 200  # fewer in a band, and it borrows the next band's temperature
@@ -40,17 +41,18 @@ def band_of(lengths: np.ndarray, edges: tuple[int, ...] = LENGTH_EDGES) -> np.nd
 
 
 def calibration_spans(
-    ids: list[list[int]], labels: np.ndarray, per_review: int, rng: np.random.Generator
+    ids: list[list[int]],
+    labels: np.ndarray,
+    per_review: int,
+    rng: np.random.Generator,
+    ends: frozenset[int] = frozenset(),
 ) -> tuple[list[list[int]], np.ndarray]:
-    """`per_review` spans of every review, their lengths log-uniform over 1..100 tokens (about
-    a third in each of the three shorter bands)."""
+    """`per_review` spans of every review, as training draws them (training.spans: one to
+    three whole sentences, or windows without sentence ends), up to 100 tokens."""
     spans, span_labels = [], []
-    top = np.log(LENGTH_EDGES[-1] + 1)
     for review, label in zip(ids, labels, strict=True):
         for _ in range(per_review):
-            length = int(min(len(review), np.exp(rng.uniform(0.0, top))))
-            start = int(rng.integers(0, len(review) - length + 1))
-            spans.append(review[start : start + length])
+            spans.append(draw_span(review, ends, LENGTH_EDGES[-1], rng))
             span_labels.append(label)
     return spans, np.asarray(span_labels, dtype=np.int64)
 

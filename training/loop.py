@@ -88,6 +88,7 @@ class TrainConfig:
 class Encoded:
     ids: list[list[int]]
     labels: np.ndarray  # [n]: 0/1, or soft targets in [0, 1] for training spans
+    sentence_ends: frozenset[int] = frozenset()  # ids of ".", "!", ...: spans are sentences
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -160,7 +161,7 @@ def train_epoch(
     """One pass over the training reviews; returns the mean loss."""
     model.train()
     rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resuming replays the same order
-    spans, span_targets = sample_spans(data.ids, data.labels, cfg.spans, rng)
+    spans, span_targets = sample_spans(data.ids, data.labels, cfg.spans, rng, data.sentence_ends)
     data = Encoded(data.ids + spans, np.concatenate([data.labels, span_targets]))
     batches = bucketed_batches([len(x) for x in data.ids], cfg.batch_size, cfg.bucket_pool, rng)
     labels = torch.as_tensor(data.labels, dtype=torch.float32)

@@ -40,6 +40,7 @@ from training.glove import load_glove
 from training.loop import Encoded, TrainConfig, config_dict, fingerprint, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
 from training.pretrain import ENCODER, PretrainConfig, load_encoder, pretrain
+from training.spans import SENTENCE_END_TOKENS
 from training.unlabeled import drop_copies, load_unlabeled
 
 log = logging.getLogger("training")
@@ -215,7 +216,7 @@ def calibrate(model: SentimentLSTM, val: Encoded, cfg: TrainConfig) -> dict[str,
     texts = val
     if cfg.calibrate_by_length:
         rng = np.random.default_rng([cfg.seed, 7])
-        spans, span_labels = calibration_spans(val.ids, val.labels, 2, rng)
+        spans, span_labels = calibration_spans(val.ids, val.labels, 2, rng, val.sentence_ends)
         texts = Encoded(val.ids + spans, np.concatenate([val.labels, span_labels]))
     logits = predict_logits(model, texts, torch.device("cpu"))
     lengths = np.array([len(x) for x in texts.ids])
@@ -239,8 +240,11 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     pipeline = TextPipeline(text_config)
     start = build_model(opts, pipeline, corpus, cfg, folder)
     model, init = start.model, start.init
-    train_set = Encoded(start.train_ids, labels(corpus.train))
+    assert pipeline.vocab is not None
+    ends = frozenset(pipeline.vocab.encode(list(SENTENCE_END_TOKENS))) - {Vocab.unk_index}
+    train_set = Encoded(start.train_ids, labels(corpus.train), ends)
     val_set = encode(pipeline, corpus.validation)
+    val_set.sentence_ends = ends
     pretraining = init.pop("pretraining", None)
     network = [start.config.to_dict(), text_config.to_dict(), corpus.description, init["glove"]]
     if corpus.unlabeled:

@@ -2,12 +2,13 @@
 texts before it is asked about them.
 
 Every epoch, `rate` spans per training review are drawn afresh (seeded by the epoch, so a
-resumed run draws the same ones): a review at random, a length between 1 and `max_tokens`
-drawn log-uniformly (as many 1-3 token spans as 10-30 token ones), a start at random. A span
-carries its review's label, weakened towards 0.5 the shorter it is: a few words of a positive
-review are often neutral or even negative, and a full-strength label would teach the model to
-be sure of them. `strength` is how much of the label a one-token span keeps; it grows linearly
-to the whole label at `max_tokens`.
+resumed run draws the same ones): a review at random, then one whole sentence of it (60%), two
+(30%) or three (10%) in a row, cut to `max_tokens`; sentences end at the vocabulary's ".", "!",
+"?" and "...". (Without sentence ends, as in tests, a window of a log-uniform length between 1
+and `max_tokens` at a random place.) A span carries its review's label, weakened towards 0.5 the
+shorter it is: a sentence of a positive review is often neutral or even negative, and a
+full-strength label would teach the model to be sure of it. `strength` is how much of the label
+a one-token span keeps; it grows linearly to the whole label at `max_tokens`.
 """
 
 from __future__ import annotations
@@ -41,20 +42,47 @@ def span_target(label: float, length: int, cfg: SpanConfig) -> float:
     return 0.5 + (label - 0.5) * strength
 
 
+SENTENCE_END_TOKENS = (".", "!", "?", "...", "!!", "!!!", "?!")
+SENTENCES_IN_A_SPAN = (1, 2, 3)
+SENTENCE_WEIGHTS = (0.6, 0.3, 0.1)
+
+
+def sentence_starts(review: list[int], ends: frozenset[int]) -> list[int]:
+    """Where each sentence of an encoded review starts: 0, and after every sentence end."""
+    return [0] + [i + 1 for i, token in enumerate(review[:-1]) if token in ends]
+
+
+def draw_span(
+    review: list[int], ends: frozenset[int], max_tokens: int, rng: np.random.Generator
+) -> list[int]:
+    """One to three whole sentences of `review` in a row (or a window, without `ends`)."""
+    if not ends:
+        wanted = int(np.exp(rng.uniform(0.0, np.log(max_tokens + 1))))
+        length = max(1, min(wanted, max_tokens, len(review)))
+        start = int(rng.integers(0, len(review) - length + 1))
+        return review[start : start + length]
+    starts = sentence_starts(review, ends) + [len(review)]
+    first = int(rng.integers(0, len(starts) - 1))
+    count = int(rng.choice(SENTENCES_IN_A_SPAN, p=SENTENCE_WEIGHTS))
+    stop = starts[min(first + count, len(starts) - 1)]
+    return review[starts[first] : stop][:max_tokens]
+
+
 def sample_spans(
-    ids: list[list[int]], labels: np.ndarray, cfg: SpanConfig, rng: np.random.Generator
+    ids: list[list[int]],
+    labels: np.ndarray,
+    cfg: SpanConfig,
+    rng: np.random.Generator,
+    ends: frozenset[int] = frozenset(),
 ) -> tuple[list[list[int]], np.ndarray]:
     """round(rate * len(ids)) spans with their weakened targets (float64)."""
     count = int(round(cfg.rate * len(ids)))
     if count == 0 or not ids:
         return [], np.zeros(0)
     rows = rng.integers(0, len(ids), size=count)
-    wanted = np.exp(rng.uniform(0.0, np.log(cfg.max_tokens + 1), size=count)).astype(np.int64)
     spans, targets = [], np.empty(count)
-    for k, (row, length) in enumerate(zip(rows, np.clip(wanted, 1, cfg.max_tokens), strict=True)):
-        review = ids[row]
-        length = int(min(length, len(review)))
-        start = int(rng.integers(0, len(review) - length + 1))
-        spans.append(review[start : start + length])
-        targets[k] = span_target(float(labels[row]), length, cfg)
+    for k, row in enumerate(rows):
+        span = draw_span(ids[row], ends, cfg.max_tokens, rng)
+        spans.append(span)
+        targets[k] = span_target(float(labels[row]), len(span), cfg)
     return spans, targets

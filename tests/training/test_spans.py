@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from training.errors import UserError
-from training.spans import SpanConfig, sample_spans, span_target
+from training.spans import SpanConfig, draw_span, sample_spans, sentence_starts, span_target
 
 CFG = SpanConfig(rate=2.0, max_tokens=40, strength=0.5)
 
@@ -41,3 +41,18 @@ def test_bad_span_settings() -> None:
         SpanConfig(strength=1.5)
     with pytest.raises(UserError, match="rate"):
         SpanConfig(rate=-1)
+
+
+def test_with_sentence_ends_spans_are_whole_sentences() -> None:
+    dot, bang = 90, 91
+    review = [1, 2, dot, 3, 4, 5, bang, 6, dot, 7, 8]  # sentences: [1 2 .] [3 4 5 !] [6 .] [7 8]
+    assert sentence_starts(review, frozenset({dot, bang})) == [0, 3, 7, 9]
+    sentences = [review[0:3], review[3:7], review[7:9], review[9:11]]
+    wholes = {
+        tuple(x for s in sentences[i : i + k] for x in s) for i in range(4) for k in (1, 2, 3)
+    }
+    rng = np.random.default_rng(0)
+    drawn = [tuple(draw_span(review, frozenset({dot, bang}), 40, rng)) for _ in range(300)]
+    assert set(drawn) <= wholes and len(set(drawn)) >= 8
+    assert 1 <= len(draw_span(review * 10, frozenset(), 5, rng)) <= 5  # a window
+    assert len(draw_span(review, frozenset({dot}), 2, rng)) <= 2  # cut to max_tokens
