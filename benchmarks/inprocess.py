@@ -2,6 +2,11 @@
 in fp32 and (where the CPU has it natively) bf16. The figures in MODEL_CARD.md come from here.
 
     python -m benchmarks.inprocess [--model DIR] [--threads 2] [--out reports/inprocess.json]
+    python -m benchmarks.inprocess --baseline OLD_DIR   # and OLD_DIR, row by row beside it
+
+With --baseline, each row is measured for both artifacts one after the other, and the report
+gives the ratio of time per text (model / baseline): side by side, so that the noise of a
+shared machine falls on both alike.
 """
 
 from __future__ import annotations
@@ -33,11 +38,16 @@ def texts_per_second(
 
 
 def measure(
-    model_path: Path | None, texts: dict[str, list[str]], dtypes: list[str], rounds: int
+    model_path: Path | None,
+    texts: dict[str, list[str]],
+    dtypes: list[str],
+    rounds: int,
+    baseline: Path | None = None,
 ) -> list[dict]:
     rows = []
     for dtype in dtypes:
         model = SentimentModel.load(model_path, dtype=dtype)
+        other = SentimentModel.load(baseline, dtype=dtype) if baseline else None
         for kind, batch_size, count in (
             ("short", 1, 200),
             ("short", 64, 2048),
@@ -45,10 +55,14 @@ def measure(
             ("long", 64, 256),
         ):
             rate = texts_per_second(model, texts[kind][:count], batch_size, rounds)
-            rows.append(
-                {"dtype": dtype, "texts": kind, "batch_size": batch_size, "texts_per_s": rate}
-            )
-            print(f"{dtype:>5} {kind:>5} batch {batch_size:>2}: {rate:8.1f} texts/s", flush=True)
+            row = {"dtype": dtype, "texts": kind, "batch_size": batch_size, "texts_per_s": rate}
+            line = f"{dtype:>5} {kind:>5} batch {batch_size:>2}: {rate:8.1f} texts/s"
+            if other is not None:
+                base = texts_per_second(other, texts[kind][:count], batch_size, rounds)
+                row.update(baseline_texts_per_s=base, time_per_text_ratio=base / rate)
+                line += f"  baseline {base:8.1f}  time per text x{base / rate:.2f}"
+            rows.append(row)
+            print(line, flush=True)
     return rows
 
 
@@ -58,18 +72,27 @@ def main() -> None:
     p.add_argument(
         "--imdb", type=Path, default=DEFAULT_IMDB, help="IMDB test split (folder or archive)"
     )
+    p.add_argument("--baseline", type=Path, help="another artifact to measure beside it")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path, default=Path("reports/inprocess.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     dtypes = ["fp32", "bf16"] if cpu_has_native_bf16() else ["fp32"]
-    rows = measure(args.model, load_texts(args.imdb, 2048), dtypes, args.rounds)
+    rows = measure(args.model, load_texts(args.imdb, 2048), dtypes, args.rounds, args.baseline)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model = SentimentModel.load(args.model)
     args.out.write_text(
         json.dumps(
-            {"model_version": model.version, "threads": args.threads, "rows": rows}, indent=2
+            {
+                "model_version": model.version,
+                "baseline_version": SentimentModel.load(args.baseline).version
+                if args.baseline
+                else None,
+                "threads": args.threads,
+                "rows": rows,
+            },
+            indent=2,
         )
     )
     print(f"wrote {args.out}")
