@@ -17,7 +17,6 @@ part of a long text that the model's truncation cut out, or null.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -29,7 +28,7 @@ from service.auth import authorize
 from service.batcher import DeadlineExceeded
 from service.errors import ERROR_RESPONSES, ApiError, ErrorBody, from_batcher, not_ready
 from service.explainer import Job, TooManyTokens
-from service.predict import JSON, disconnected, read_body
+from service.predict import REQUEST_BODY, disconnected, read_body, send_json, timing_headers
 from service.schemas import PredictRequest, label, parse_predict
 
 
@@ -65,19 +64,7 @@ class ExplainEndpoint:
             payload: dict[str, Any] = {**explained[0], "model_version": version, "method": method}
         else:
             payload = {"explanations": explained, "model_version": version, "method": method}
-        content = json.dumps(payload).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", JSON),
-                    (b"content-length", str(len(content)).encode()),
-                    *_timing_headers(jobs),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        await send_json(send, payload, timing_headers(jobs))
 
 
 def _parse(body: bytes, content_type: str | None, settings: Any) -> tuple[list[str], bool]:
@@ -150,16 +137,6 @@ def _explained(e: Any) -> dict[str, Any]:
     }
 
 
-def _timing_headers(jobs: list[Job]) -> list[tuple[bytes, bytes]]:
-    """As /predict's: milliseconds, worst text; each explanation runs alone (batch size 1)."""
-    return [
-        (b"x-queue-time", f"{max(j.queue_seconds for j in jobs) * 1000:.2f}".encode()),
-        (b"x-tokenization-time", f"{max(j.tokenize_seconds for j in jobs) * 1000:.2f}".encode()),
-        (b"x-inference-time", f"{max(j.inference_seconds for j in jobs) * 1000:.2f}".encode()),
-        (b"x-batch-size", b"1"),
-    ]
-
-
 # The response, for the OpenAPI schema and /docs.
 class Span(BaseModel):
     start: int = Field(description="first code point, in the text as sent")
@@ -230,20 +207,5 @@ def doc_route() -> APIRoute:
         summary="Score one text or a list of texts, with token attributions",
         response_model=SingleExplanation | BatchExplanation,
         responses=responses,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": "#/components/schemas/PredictRequest"},
-                        "examples": {
-                            "one text": {"value": {"text": "A wonderful film."}},
-                            "several texts": {
-                                "value": {"texts": ["A wonderful film.", "Dull and far too long."]}
-                            },
-                        },
-                    }
-                },
-            }
-        },
+        openapi_extra={"requestBody": REQUEST_BODY},
     )

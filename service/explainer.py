@@ -66,6 +66,7 @@ class Job:
     tokenize_seconds: float = 0.0
     inference_seconds: float = 0.0
     tokens: int = 0
+    batch_size: int = 1  # each explanation runs alone (the timing headers report it)
 
     def live(self) -> bool:
         return not self.future.done()

@@ -10,6 +10,7 @@ outer middleware (request id, metrics, access log). FastAPI documents it through
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -69,19 +70,7 @@ class PredictEndpoint:
                 ],
                 "model_version": version,
             }
-        content = orjson.dumps(payload)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", JSON),
-                    (b"content-length", str(len(content)).encode()),
-                    *_timing_headers(entries),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        await send_json(send, payload, timing_headers(entries))
 
 
 async def read_body(receive: Receive, timeout_s: float) -> bytes:
@@ -160,8 +149,26 @@ async def disconnected(receive: Receive) -> None:
         pass
 
 
-def _timing_headers(entries: list[Entry]) -> list[tuple[bytes, bytes]]:
-    """Per request, as text-embeddings-inference reports them: milliseconds, worst text."""
+async def send_json(send: Send, payload: Any, headers: list[tuple[bytes, bytes]]) -> None:
+    """A 200 with `payload` as JSON and the extra `headers`."""
+    content = orjson.dumps(payload)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", JSON),
+                (b"content-length", str(len(content)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+def timing_headers(entries: Sequence[Any]) -> list[tuple[bytes, bytes]]:
+    """Per request, as text-embeddings-inference reports them: milliseconds, worst text. Any
+    entries with queue_seconds, tokenize_seconds, inference_seconds and batch_size serve."""
     return [
         (b"x-queue-time", f"{max(e.queue_seconds for e in entries) * 1000:.2f}".encode()),
         (b"x-tokenization-time", f"{max(e.tokenize_seconds for e in entries) * 1000:.2f}".encode()),
@@ -190,20 +197,23 @@ def doc_route() -> APIRoute:
         summary="Score one text or a list of texts",
         response_model=SinglePrediction | BatchPrediction,
         responses=ERROR_RESPONSES,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": "#/components/schemas/PredictRequest"},
-                        "examples": {
-                            "one text": {"value": {"text": "A wonderful film."}},
-                            "several texts": {
-                                "value": {"texts": ["A wonderful film.", "Dull and far too long."]}
-                            },
-                        },
-                    }
-                },
-            }
-        },
+        openapi_extra={"requestBody": REQUEST_BODY},
     )
+
+
+# The request body of /predict and /explain, for the OpenAPI schema (service.schemas has the
+# schema itself, with this server's limits).
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/PredictRequest"},
+            "examples": {
+                "one text": {"value": {"text": "A wonderful film."}},
+                "several texts": {
+                    "value": {"texts": ["A wonderful film.", "Dull and far too long."]}
+                },
+            },
+        }
+    },
+}
