@@ -128,6 +128,13 @@ def bucketed_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def batches_per_epoch(texts: int, batch_size: int, pool: int) -> int:
+    """How many batches bucketed_batches() makes of `texts` texts."""
+    span = batch_size * pool
+    full, rest = divmod(texts, span)
+    return full * math.ceil(span / batch_size) + math.ceil(rest / batch_size)
+
+
 def predict_logits(
     model: nn.Module,
     data: Encoded,
@@ -245,9 +252,9 @@ def fit(
     device = resolve_device(cfg.device)
     precision = training_precision(cfg.precision, device)
     model.to(device)
-    optimizer, scheduler = make_optimizer(
-        model, cfg, cfg.epochs * math.ceil(len(train) / cfg.batch_size)
-    )
+    texts = len(train) + int(round(cfg.spans.rate * len(train)))  # spans are drawn per epoch
+    steps = cfg.epochs * batches_per_epoch(texts, cfg.batch_size, cfg.bucket_pool)
+    optimizer, scheduler = make_optimizer(model, cfg, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"

@@ -253,7 +253,9 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         lm_texts = start.train_ids + start.unlabeled_ids
         held_out = val_set.ids[: opts.pretrain.held_out]
         pretraining = run_pretraining(opts, model, lm_texts, held_out, folder, pre_id)
-        torch.manual_seed(cfg.seed)
+    # Fine-tuning starts from the same random state whether the encoder was pretrained in this
+    # run or is taken from an earlier one (--pretrained): the two give the same weights.
+    torch.manual_seed(cfg.seed)
     run_id = fingerprint(config_dict(cfg), *network, init, pretraining and pretraining["run_id"])
     resume = opts.resume and (folder / "last.pt").exists()
     result = fit(model, train_set, val_set, cfg, folder, run_id, resume=resume)

@@ -137,3 +137,24 @@ def test_word_dropout_hides_words_from_training(tmp_path: Path) -> None:
     assert results[0.0] >= 0.9 and results[0.99] <= 0.7
     with pytest.raises(UserError, match="word_dropout"):
         TrainConfig(word_dropout=1.0)
+
+
+def test_the_schedule_counts_the_batches_spans_add(tmp_path: Path) -> None:
+    """The learning rate reaches zero at the end of the last epoch, spans or not."""
+    from training.spans import SpanConfig
+
+    for rate in (0.0, 1.5):
+        cfg = TrainConfig(
+            epochs=2, batch_size=8, device="cpu", precision="fp32", spans=SpanConfig(rate=rate)
+        )
+        result = fit(new_model(), data(100, 0), data(16, 1), cfg, tmp_path / str(rate), "x")
+        lrs = [row["lr"] for row in result.history]
+        assert lrs[0] > 0.3 * cfg.lr and lrs[-1] == 0.0, (rate, lrs)
+
+
+def test_batches_per_epoch_matches_the_buckets() -> None:
+    from training.loop import batches_per_epoch
+
+    for n, size, pool in [(22_500, 64, 50), (100, 8, 3), (7, 8, 50), (3201, 64, 50)]:
+        made = bucketed_batches([5] * n, size, pool, np.random.default_rng(0))
+        assert batches_per_epoch(n, size, pool) == len(made), (n, size, pool)
