@@ -128,6 +128,7 @@ def _explained(e: Any) -> dict[str, Any]:
             "delta": e.delta,
             "tolerance": e.tolerance,
             "within_tolerance": abs(e.delta) <= e.tolerance,
+            "evaluations": e.evaluations,
         },
         "tokens": [
             {"token": t, "start": s, "end": end, "attribution": a, "unknown": u}
@@ -153,6 +154,9 @@ class Completeness(BaseModel):
     delta: float = Field(description="sum of attributions - (logit - baseline_logit)")
     tolerance: float = Field(description="0.05 + 1% of |logit - baseline_logit|")
     within_tolerance: bool
+    evaluations: int = Field(
+        description="gradients taken: `method.steps`, and more where the path was refined"
+    )
 
 
 class Explained(BaseModel):
