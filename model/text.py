@@ -19,6 +19,15 @@ The work per text is bounded, whatever the text holds:
     33 bytes; they double instead of reusing them), so after RECYCLE_AFTER_WORDS new words the
     tokenizer is built anew. Inside a zone spaCy caches no tokenization, so each new tokenizer
     first caches its vocabulary's most frequent words, as an unzoned one would have by itself.
+  * The pipeline keeps its own cache of runs already read (`"film,"` -> `film`, `,`), for runs
+    that start with a letter or digit and whose every token is in the vocabulary: a client's
+    never-seen words never enter it, and it is emptied when it holds RUN_CACHE_SIZE runs. Only
+    the runs it misses go to spaCy. Without it, reading in zones took 4.4x as long as spaCy's
+    unzoned tokenizer, whose own cache keeps every run it has seen. spaCy reads a run on its
+    own except, rarely, one that starts with punctuation after a run that ends with it (3 runs
+    in the 25,000 training reviews: `pair'' ''their` reads `'`, `'`, `their`, where `''their`
+    alone reads `''`, `their`): such runs are not cached, and every run spaCy reads is read
+    after the run before it, so the tokens stay those of the whole text.
 Tokens come out the same as tokenizing the whole cleaned text and truncating it afterwards.
 """
 
@@ -27,6 +36,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -49,6 +59,8 @@ WARM_WORDS = 5000
 # At about 33 bytes a word, 200,000 new words hold about 7 MB before the tokenizer is rebuilt
 # (0.1-0.2 s). Every lexeme spaCy creates counts, words seen before in another zone included.
 RECYCLE_AFTER_WORDS = 200_000
+# Runs of known words: about 200 bytes each, so at most about 10 MB.
+RUN_CACHE_SIZE = 50_000
 _RUN = re.compile(r"\S+")
 
 
@@ -86,6 +98,7 @@ class TextPipeline:
     @vocab.setter
     def vocab(self, vocab: Vocab | None) -> None:
         self._vocabulary = vocab
+        self._run_cache: dict[str, tuple[tuple[str, int, int], ...]] = {}
         self._new_tokenizer()
 
     def _new_tokenizer(self) -> None:
@@ -210,23 +223,58 @@ class TextPipeline:
         self, cleaned: str, runs: list[tuple[int, int]], lo: int, hi: int, offsets: bool
     ) -> list[tuple[str, int, int]]:
         """(token, start, end) for runs[lo:hi], start and end in the cleaned text (0 unless
-        `offsets`). The runs are joined by single spaces: spaCy reads each run on its own."""
-        chunk = " ".join(cleaned[a:b] for a, b in runs[lo:hi])
-        doc = self._tokenizer(chunk)
-        lower = self.config.lowercase
-        words = [t for t in doc if not t.is_space]
+        `offsets`; otherwise from the run's start): from the run cache where it has the run,
+        from spaCy where it does not."""
+        vocab = self._vocabulary
+        if vocab is None:  # building a vocabulary: spaCy's own cache is on, outside a zone
+            pieces = self._spacy_runs(cleaned, runs[lo:hi])
+        else:
+            cache = self._run_cache
+            keys = [cleaned[a:b] for a, b in runs[lo:hi]]
+            found = [cache.get(key) for key in keys]
+            missing = [k for k, piece in enumerate(found) if piece is None]
+            if missing:
+                # Each missing run is read after the run before it, as in the whole text.
+                wanted: list[int] = []
+                for k in missing:
+                    if lo + k > 0 and (not wanted or wanted[-1] != lo + k - 1):
+                        wanted.append(lo + k - 1)
+                    wanted.append(lo + k)
+                read = dict(zip(wanted, self._spacy_runs(cleaned, [runs[g] for g in wanted])))
+                for k in missing:
+                    piece = found[k] = read[lo + k]
+                    if keys[k][0].isalnum() and all(token in vocab for token, _, _ in piece):
+                        if len(cache) >= RUN_CACHE_SIZE:
+                            cache.clear()
+                        cache[keys[k]] = piece
+            pieces = found  # type: ignore[assignment]
         if not offsets:
-            return [(t.lower_ if lower else t.text, 0, 0) for t in words]
-        chunk_starts, at = [], 0
-        for a, b in runs[lo:hi]:
-            chunk_starts.append(at)
-            at += b - a + 1
+            return [token for piece in pieces for token in piece]
         out = []
-        for t in words:
-            k = bisect.bisect_right(chunk_starts, t.idx) - 1
-            start = runs[lo + k][0] + t.idx - chunk_starts[k]
-            out.append((t.lower_ if lower else t.text, start, start + len(t.text)))
+        for (a, _), piece in zip(runs[lo:hi], pieces, strict=True):
+            out.extend((token, a + start, a + end) for token, start, end in piece)
         return out
+
+    def _spacy_runs(
+        self, cleaned: str, runs: list[tuple[int, int]]
+    ) -> list[tuple[tuple[str, int, int], ...]]:
+        """Each run's (token, start, end), start and end counted from the run's start. The runs
+        are read joined by single spaces."""
+        doc = self._tokenizer(" ".join(cleaned[a:b] for a, b in runs))
+        lower = self.config.lowercase
+        run_starts, at = [], 0
+        for a, b in runs:
+            run_starts.append(at)
+            at += b - a + 1
+        pieces: list[list[tuple[str, int, int]]] = [[] for _ in runs]
+        for t in doc:
+            if t.is_space:
+                continue
+            k = bisect.bisect_right(run_starts, t.idx) - 1
+            start = t.idx - run_starts[k]
+            text = sys.intern(t.lower_ if lower else t.text)
+            pieces[k].append((text, start, start + len(t.text)))
+        return [tuple(piece) for piece in pieces]
 
     def _vocab(self) -> Vocab:
         if self._vocabulary is None:
@@ -236,9 +284,11 @@ class TextPipeline:
 
 def _runs(cleaned: str) -> list[tuple[int, int]]:
     """(start, end) of each run of non-whitespace, long runs cut into MAX_RUN_CHARS pieces."""
+    spans = [match.span() for match in _RUN.finditer(cleaned)]
+    if all(end - start <= MAX_RUN_CHARS for start, end in spans):
+        return spans
     runs = []
-    for match in _RUN.finditer(cleaned):
-        start, end = match.span()
+    for start, end in spans:
         while end - start > MAX_RUN_CHARS:
             runs.append((start, start + MAX_RUN_CHARS))
             start += MAX_RUN_CHARS

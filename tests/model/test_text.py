@@ -152,6 +152,36 @@ def test_real_reviews_read_as_the_whole_text_does(config: TextConfig) -> None:
     assert list(pipeline.tokens_many(texts)) == [whole_text_tokens(config, t) for t in texts]
 
 
+def test_the_run_cache_reads_real_reviews_as_the_whole_text_does() -> None:
+    """With a vocabulary, runs of known words are read from the pipeline's own cache: the same
+    tokens and spans, read cold and read again."""
+    texts = real_reviews(1500)
+    config = TextConfig()
+    vocab = Vocab.build(pipeline_for(config).tokens_many(texts), max_size=20_000, min_freq=1)
+    cached = TextPipeline(config, vocab)
+    expected = [whole_text_tokens(config, t) for t in texts]
+    assert list(cached.tokens_many(texts)) == expected
+    assert len(cached._run_cache) > 10_000
+    assert list(cached.tokens_many(texts)) == expected  # now mostly from the cache
+    plain = TextPipeline(config)  # no vocabulary: spaCy alone, no run cache
+    for text in texts[:300]:
+        assert cached.read(text) == plain.read(text)
+
+
+def test_the_run_cache_holds_known_words_only_and_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(text_module, "RUN_CACHE_SIZE", 50)
+    pipeline = TextPipeline(TextConfig(), Vocab(["<pad>", "<unk>", "good", "film", ","]))
+    assert pipeline.tokens("Good film, qzxv film,") == ["good", "film", ",", "qzxv", "film", ","]
+    assert set(pipeline._run_cache) == {"Good", "film,"}
+    words = [f"w{i}" for i in range(200)]
+    pipeline = TextPipeline(TextConfig(), Vocab(["<pad>", "<unk>", *words]))
+    for _ in range(2):
+        assert pipeline.tokens(" ".join(words)) == words
+        assert 0 < len(pipeline._run_cache) <= 50
+
+
 RUN_PIECES = st.sampled_from(
     ["good", "Film", "n't", "don't", "!", "?!", "...", "(", ")", '"', "'s", "-", "U.S.", "10/10"]
     + ["😀", "👍🏽", "e\u0301", "<br />", "\u200b", "http://a.b/c", "$5", "!" * 40, "ab" * 30]
