@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from service import metrics
@@ -65,7 +65,7 @@ class TextFailed(Exception):
 @dataclass(eq=False)
 class Entry:
     text: str
-    future: asyncio.Future[float]
+    future: asyncio.Future[Any]  # a score here; an explanation on the explanation queue
     enqueued: float
     deadline: float
     request_id: str = "-"
@@ -74,7 +74,7 @@ class Entry:
     tokenize_seconds: float = 0.0
     inference_seconds: float = 0.0
     batch_size: int = 0
-    tokens: int = field(default=0)
+    tokens: int = 0
 
     def live(self) -> bool:
         return not self.future.done()

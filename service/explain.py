@@ -17,6 +17,7 @@ part of a long text that the model's truncation cut out, or null.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi.routing import APIRoute
@@ -25,10 +26,9 @@ from starlette.types import Receive, Scope, Send
 
 from service import metrics
 from service.auth import authorize
-from service.batcher import DeadlineExceeded
 from service.errors import ERROR_RESPONSES, ApiError, ErrorBody, from_batcher, not_ready
-from service.explainer import Job, TooManyTokens
-from service.predict import REQUEST_BODY, disconnected, read_body, send_json, timing_headers
+from service.explainer import TooManyTokens
+from service.predict import REQUEST_BODY, read_body, send_json, timing_headers, wait_for_all
 from service.schemas import PredictRequest, label, parse_predict
 
 
@@ -54,7 +54,8 @@ class ExplainEndpoint:
             jobs = explanations.queue.submit(texts, settings.explain_timeout_s)
         except Exception as exc:
             raise from_batcher(exc) from exc
-        results = await _wait(jobs, receive, settings.explain_timeout_s, single)
+        futures = [job.future for job in jobs]
+        results = await wait_for_all(futures, receive, settings.explain_timeout_s, _failed(single))
         explained = [_explained(r) for r in results]
         for r in results:
             metrics.EXPLAIN_COMPLETENESS.observe(abs(r.delta))
@@ -84,37 +85,24 @@ def _parse(body: bytes, content_type: str | None, settings: Any) -> tuple[list[s
         ) from exc
 
 
-async def _wait(jobs: list[Job], receive: Receive, timeout_s: float, single: bool) -> list[Any]:
-    """Every job's explanation; cancels them all if the client goes or the deadline passes."""
-    waiting = asyncio.gather(*(j.future for j in jobs))
-    gone = asyncio.ensure_future(disconnected(receive))
-    try:
-        done, _ = await asyncio.wait(
-            {waiting, gone}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        gone.cancel()
-    if waiting in done and waiting.exception() is None:
-        return list(waiting.result())
-    for job in jobs:
-        job.future.cancel()  # the queue skips cancelled jobs
-    if waiting in done:
-        for i, job in enumerate(jobs):
-            exc = job.future.exception() if not job.future.cancelled() else None
-            if isinstance(exc, TooManyTokens):
+def _failed(single: bool) -> Callable[[Sequence[asyncio.Future[Any]], BaseException], ApiError]:
+    """The error for a failed explanation: 422 naming the text that has too many tokens."""
+
+    def failed(futures: Sequence[asyncio.Future[Any]], exc: BaseException) -> ApiError:
+        for i, future in enumerate(futures):
+            error = future.exception() if future.done() and not future.cancelled() else None
+            if isinstance(error, TooManyTokens):
                 where = "text" if single else f"texts[{i}]"
-                raise ApiError(
+                return ApiError(
                     422,
                     "too_many_tokens",
-                    f"{where}: {exc} (SENTIMENT_EXPLAIN_MAX_TOKENS); /predict scores it, "
+                    f"{where}: {error} (SENTIMENT_EXPLAIN_MAX_TOKENS); /predict scores it, "
                     "or send a shorter text to explain",
                     where,
                 )
-        raise from_batcher(waiting.exception())  # type: ignore[arg-type]
-    waiting.cancel()
-    if gone in done:
-        raise ApiError(499, "client_closed_request", "the client closed the connection")
-    raise from_batcher(DeadlineExceeded())
+        return from_batcher(exc)
+
+    return failed
 
 
 def _explained(e: Any) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 An explanation costs tens of forward and backward passes, so it never shares anything with
 /predict's batcher: not the queue, not the tokenizer thread, not the inference threads.
-  * Every text of a request becomes one Job, or none do: QueueFull (503) when the queue cannot
-    take them all, BatcherClosed (503) once shutting down. `capacity` counts texts waiting.
+  * Every text of a request becomes one job (a batcher Entry, its batch size 1), or none do:
+    QueueFull (503) when the queue cannot take them all, BatcherClosed (503) once shutting
+    down. `capacity` counts texts waiting.
   * `concurrency` worker tasks each take the oldest live job, read it on the one `prepare`
     thread (the backend's text pipeline is not thread-safe), check its token count against
     `max_tokens` (TooManyTokens, a 422), and explain it on one of the `run` executor's threads.
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from service import metrics, samples
-from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
+from service.batcher import BatcherClosed, DeadlineExceeded, Entry, QueueFull
 from service.isolation import describe
 from service.settings import Settings
 
@@ -55,23 +56,6 @@ class ExplainBackend(Protocol):
     def run(self, item: Any) -> Any: ...
 
 
-@dataclass(eq=False)
-class Job:
-    text: str
-    future: asyncio.Future[Any]
-    enqueued: float
-    deadline: float
-    # Filled in as the job runs, for the timing headers.
-    queue_seconds: float = 0.0
-    tokenize_seconds: float = 0.0
-    inference_seconds: float = 0.0
-    tokens: int = 0
-    batch_size: int = 1  # each explanation runs alone (the timing headers report it)
-
-    def live(self) -> bool:
-        return not self.future.done()
-
-
 class ExplainQueue:
     def __init__(
         self,
@@ -88,10 +72,10 @@ class ExplainQueue:
         self.max_tokens = max_tokens
         self._prepare_pool = prepare_executor
         self._run_pool = run_executor
-        self._queue: collections.deque[Job] = collections.deque()
+        self._queue: collections.deque[Entry] = collections.deque()
         self._arrived = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
-        self._running: set[Job] = set()
+        self._running: set[Entry] = set()
         self._closing = False
         metrics.EXPLAIN_QUEUE_CAPACITY.set(capacity)
 
@@ -105,7 +89,7 @@ class ExplainQueue:
             loop.create_task(self._work(), name=f"explainer-{i}") for i in range(self.concurrency)
         ]
 
-    def submit(self, texts: Sequence[str], timeout_s: float) -> list[Job]:
+    def submit(self, texts: Sequence[str], timeout_s: float) -> list[Entry]:
         """Queue every text of one request, or none of them (QueueFull, BatcherClosed)."""
         if self._closing:
             raise BatcherClosed("the service is shutting down")
@@ -120,7 +104,8 @@ class ExplainQueue:
             )
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        jobs = [Job(t, loop.create_future(), now, now + timeout_s) for t in texts]
+        # Each explanation runs alone: its batch size, in the timing headers, is 1.
+        jobs = [Entry(t, loop.create_future(), now, now + timeout_s, batch_size=1) for t in texts]
         self._queue.extend(jobs)
         metrics.EXPLAIN_QUEUE_DEPTH.set(len(self._queue))
         self._arrived.set()
@@ -144,7 +129,7 @@ class ExplainQueue:
         self._queue.clear()
         metrics.EXPLAIN_QUEUE_DEPTH.set(0)
 
-    async def _next(self) -> Job | None:
+    async def _next(self) -> Entry | None:
         while True:
             while self._queue:
                 job = self._queue.popleft()
@@ -156,7 +141,7 @@ class ExplainQueue:
             self._arrived.clear()
             await self._arrived.wait()
 
-    def _still_wanted(self, job: Job) -> bool:
+    def _still_wanted(self, job: Entry) -> bool:
         if not job.live():
             metrics.EXPLAIN_REJECTED.labels("client_gone").inc()
             return False
@@ -179,7 +164,7 @@ class ExplainQueue:
             finally:
                 self._running.discard(job)
 
-    async def _explain(self, job: Job) -> None:
+    async def _explain(self, job: Entry) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         job.queue_seconds = started - job.enqueued

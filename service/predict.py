@@ -10,7 +10,7 @@ outer middleware (request id, metrics, access log). FastAPI documents it through
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from service import metrics
 from service.auth import authorize
-from service.batcher import DeadlineExceeded, Entry
+from service.batcher import DeadlineExceeded
 from service.errors import ERROR_RESPONSES, ApiError, from_batcher, not_ready
 from service.schemas import BatchPrediction, PredictRequest, SinglePrediction, label, parse_predict
 
@@ -50,7 +50,9 @@ class PredictEndpoint:
             )
         except Exception as exc:
             raise from_batcher(exc) from exc
-        scores = await _wait(entries, receive, settings.request_timeout_s)
+        scores = await wait_for_all(
+            [e.future for e in entries], receive, settings.request_timeout_s
+        )
         labels = [label(s) for s in scores]
         positives = labels.count("positive")
         _POSITIVE.inc(positives)
@@ -112,11 +114,20 @@ async def read_body(receive: Receive, timeout_s: float) -> bytes:
         timer.cancel()
 
 
-async def _wait(entries: list[Entry], receive: Receive, timeout_s: float) -> list[float]:
-    """All the entries' scores; cancels them if the client goes away or the deadline passes."""
-    waiting = (
-        entries[0].future if len(entries) == 1 else asyncio.gather(*(e.future for e in entries))
-    )
+def _failed(futures: Sequence[asyncio.Future[Any]], exc: BaseException) -> ApiError:
+    return from_batcher(exc)
+
+
+async def wait_for_all(
+    futures: Sequence[asyncio.Future[Any]],
+    receive: Receive,
+    timeout_s: float,
+    failed: Callable[[Sequence[asyncio.Future[Any]], BaseException], ApiError] = _failed,
+) -> list[Any]:
+    """Every future's result, in order. If the client goes away or the deadline passes, all are
+    cancelled (the queues skip cancelled work) and the answer is 499 or 504; if one fails, the
+    rest are cancelled and `failed(futures, its exception)` is the error."""
+    waiting = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
     gone = asyncio.ensure_future(disconnected(receive))
     try:
         done, _ = await asyncio.wait(
@@ -128,19 +139,19 @@ async def _wait(entries: list[Entry], receive: Receive, timeout_s: float) -> lis
         try:
             result = waiting.result()
         except Exception as exc:
-            _cancel(entries)
-            raise from_batcher(exc) from exc
-        return [result] if len(entries) == 1 else list(result)
-    _cancel(entries)
+            _cancel(futures)
+            raise failed(futures, exc) from exc
+        return [result] if len(futures) == 1 else list(result)
+    _cancel(futures)
     waiting.cancel()
     if gone in done:
         raise ApiError(499, "client_closed_request", "the client closed the connection")
     raise from_batcher(DeadlineExceeded())
 
 
-def _cancel(entries: list[Entry]) -> None:
-    for entry in entries:
-        entry.future.cancel()  # the batcher skips cancelled entries
+def _cancel(futures: Sequence[asyncio.Future[Any]]) -> None:
+    for future in futures:
+        future.cancel()
 
 
 async def disconnected(receive: Receive) -> None:
