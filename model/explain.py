@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -57,6 +58,11 @@ REFINE_POINTS = 8
 REFINE_BUDGET = 8
 
 
+def completeness_tolerance(difference: float) -> float:
+    """How far the attributions may sum from F(x) - F(x') = `difference`."""
+    return COMPLETENESS_ATOL + COMPLETENESS_RTOL * abs(difference)
+
+
 def supports_explanations(program: torch.jit.ScriptModule) -> bool:
     """True when the program exports `classify(embedded, lengths)` and has an `embedding`."""
     return hasattr(program, "classify") and hasattr(program, "embedding")
@@ -72,8 +78,15 @@ def quadrature(steps: int) -> tuple[np.ndarray, np.ndarray]:
     return (points + 1) / 2, weights / 2
 
 
-# A piece [a, b] of the path: a, b, F(a), F(b), its attributions [steps], and their error.
-Segment = tuple[float, float, float, float, torch.Tensor, float]
+class Segment(NamedTuple):
+    """A piece [a, b] of the path, integrated."""
+
+    a: float
+    b: float
+    fa: float  # F at a
+    fb: float  # F at b
+    attributions: torch.Tensor  # [steps]
+    error: float  # their sum - (F(b) - F(a))
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,7 @@ class Explanation:
 
     @property
     def tolerance(self) -> float:
-        return COMPLETENESS_ATOL + COMPLETENESS_RTOL * abs(self.logit - self.baseline_logit)
+        return completeness_tolerance(self.logit - self.baseline_logit)
 
 
 class Explainer:
@@ -168,28 +181,26 @@ class Explainer:
         return self.run(self.prepare(text))
 
     def _integrated_gradients(self, ids: list[int]) -> tuple[list[float], float, float, int]:
-        steps = len(ids)
         with torch.no_grad():
             tokens = torch.tensor([ids], dtype=torch.int64, device=self.device)  # [1, steps]
             embedded = self.program.embedding(tokens).float()  # [1, steps, emb]
         ends = self._values(embedded, [0.0, 1.0])
         total = ends[1] - ends[0]
-        tolerance = COMPLETENESS_ATOL + COMPLETENESS_RTOL * abs(total)
+        tolerance = completeness_tolerance(total)
         whole = self._segment(embedded, 0.0, 1.0, ends[0], ends[1], self.steps)
         segments = [whole]
         evaluations = self.steps
         while evaluations + 2 * REFINE_POINTS <= self.max_evaluations:
-            delta = math.fsum(segment[5] for segment in segments)
-            if abs(delta) <= tolerance:
+            if abs(math.fsum(segment.error for segment in segments)) <= tolerance:
                 break
-            worst = max(range(len(segments)), key=lambda i: abs(segments[i][5]))
+            worst = max(range(len(segments)), key=lambda i: abs(segments[i].error))
             a, b, fa, fb, _, _ = segments.pop(worst)
             middle = (a + b) / 2
             (fm,) = self._values(embedded, [middle])
             segments.append(self._segment(embedded, a, middle, fa, fm, REFINE_POINTS))
             segments.append(self._segment(embedded, middle, b, fm, fb, REFINE_POINTS))
             evaluations += 2 * REFINE_POINTS
-        attributions = torch.stack([segment[4] for segment in segments]).sum(dim=0)
+        attributions = torch.stack([segment.attributions for segment in segments]).sum(dim=0)
         return attributions.double().cpu().tolist(), ends[1], ends[0], evaluations
 
     def _values(self, embedded: torch.Tensor, alphas: list[float]) -> list[float]:
@@ -223,4 +234,4 @@ class Explainer:
                 gradient_sum += (weights_t.view(-1, 1, 1) * grads).sum(dim=0)
         attributions = (embedded[0] * gradient_sum).sum(dim=1)  # [steps]
         error = float(attributions.double().sum()) - (fb - fa)
-        return a, b, fa, fb, attributions, error
+        return Segment(a, b, fa, fb, attributions, error)

@@ -240,7 +240,8 @@ class TextPipeline:
                     if lo + k > 0 and (not wanted or wanted[-1] != lo + k - 1):
                         wanted.append(lo + k - 1)
                     wanted.append(lo + k)
-                read = dict(zip(wanted, self._spacy_runs(cleaned, [runs[g] for g in wanted])))
+                pieces_read = self._spacy_runs(cleaned, [runs[g] for g in wanted])
+                read = dict(zip(wanted, pieces_read, strict=True))
                 for k in missing:
                     piece = found[k] = read[lo + k]
                     if keys[k][0].isalnum() and all(token in vocab for token, _, _ in piece):
