@@ -219,11 +219,9 @@ class Batcher:
             prepared = await self._call(
                 self._prepare_pool, "prepare", prepare_each, [e.text for e in batch]
             )
-            items = []
             for entry, item in zip(batch, prepared, strict=True):
                 if isinstance(item, Failure):
                     self._fail(entry, item)
-                items.append(item)
             tokenize_seconds = time.perf_counter() - closed
             while self._free_slots == 0:  # every slot runs an earlier batch
                 self._slot_freed.clear()
@@ -231,7 +229,7 @@ class Batcher:
             now = time.perf_counter()
             kept = [
                 (e, item)
-                for e, item in zip(batch, items, strict=True)
+                for e, item in zip(batch, prepared, strict=True)
                 if not isinstance(item, Failure) and self._still_wanted(e, now)
             ]
             self._in_hand = []
