@@ -72,6 +72,7 @@ class RunOptions:
 class Corpus:
     train: list[Review]
     validation: list[Review]
+    test: list[Review] | None  # read once: to keep its texts out of the unlabeled, and to score
     unlabeled: list[str]
     description: dict[str, Any]
 
@@ -119,10 +120,14 @@ def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
     train, val = stratified_split(all_train, cfg.val_fraction, cfg.seed, cfg.val_grouping)
     description: dict[str, Any] = {"train": describe(train), "validation": describe(val)}
     unlabeled: list[str] = []
-    if opts.unlabeled and opts.pretrained is None:
+    pretraining = bool(opts.unlabeled) and opts.pretrained is None
+    test = None
+    if (opts.evaluate_test or pretraining) and has_split(opts.sources, "test"):
+        test = load_split(opts.sources, "test")
+    if pretraining:
         held_out = {"validation": [r.text for r in val]}
-        if has_split(opts.sources, "test"):
-            held_out["test"] = [r.text for r in load_split(opts.sources, "test")]
+        if test is not None:
+            held_out["test"] = [r.text for r in test]
         else:
             log.warning(
                 "no test split in --data: unlabeled texts are checked against validation only"
@@ -144,7 +149,7 @@ def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
             filtered.dropped,
         )
     log.info("data: %d train, %d validation reviews", len(train), len(val))
-    return Corpus(train, val, unlabeled, description)
+    return Corpus(train, val, test, unlabeled, description)
 
 
 @dataclass
@@ -273,8 +278,8 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         split="validation",
     )
     data = corpus.description
-    if opts.evaluate_test and has_split(opts.sources, "test"):
-        test_reviews = load_split(opts.sources, "test")
+    if opts.evaluate_test and corpus.test is not None:
+        test_reviews = corpus.test
         test_set = encode(pipeline, test_reviews)
         metrics["test"] = classification_metrics(
             test_set.labels, sigmoid(predict_logits(model, test_set, torch.device("cpu")))
