@@ -19,6 +19,7 @@ import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from training.errors import UserError
 
@@ -73,7 +74,7 @@ def has_split(sources: Sequence[Path], split: str) -> bool:
         elif source.is_dir():
             if _table_in_dir(source, split) or _aclimdb_root(source, split):
                 return True
-        elif _is_tar(source) and any(True for _ in _tar_members(source, split)):
+        elif is_tar(source) and any(True for _ in _tar_members(source, split)):
             return True
     return False
 
@@ -163,7 +164,7 @@ def _read_source(source: Path, split: str) -> list[Review]:
                 return _read_table(table, split)
             root = _aclimdb_root(source, split)
             return _read_aclimdb_dir(root, split) if root else []
-        if _is_tar(source):
+        if is_tar(source):
             return list(_read_tar(source, split))
     except (OSError, tarfile.TarError, EOFError, UnicodeDecodeError) as exc:
         raise UserError(f"{source}: cannot read: {exc}") from exc
@@ -174,7 +175,7 @@ def _is_table(path: Path) -> bool:
     return path.suffix.lower() in (".csv", ".jsonl")
 
 
-def _is_tar(path: Path) -> bool:
+def is_tar(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(_TAR_SUFFIXES)
 
 
@@ -221,7 +222,7 @@ def _read_tar(path: Path, split: str) -> Iterator[Review]:
 
 
 def _read_table(path: Path, split: str) -> list[Review]:
-    rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl_rows(path)
+    rows = table_rows(path, ("text", "label"))
     reviews = []
     for line, row in rows:
         where = f"{path.name}:{line}"
@@ -237,12 +238,20 @@ def _read_table(path: Path, split: str) -> list[Review]:
     return reviews
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict]]:
+def table_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, Any]]:
+    """(line number, row) of a .csv file whose header names `columns`, or of a .jsonl file (each
+    row as parsed: the caller checks its fields)."""
+    return _csv_rows(path, columns) if path.suffix.lower() == ".csv" else _jsonl_rows(path)
+
+
+def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"text", "label"} <= set(reader.fieldnames):
+        if reader.fieldnames is None or not set(columns) <= set(reader.fieldnames):
+            named = " and ".join(repr(c) for c in columns)
             raise UserError(
-                f"{path}: the header must name 'text' and 'label' columns, got {reader.fieldnames}"
+                f"{path}: the header must name {named} column{'s' if len(columns) > 1 else ''}, "
+                f"got {reader.fieldnames}"
             )
         for row in reader:
             yield reader.line_num, row

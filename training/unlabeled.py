@@ -9,18 +9,16 @@ The texts come back deduplicated, in a fixed order.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.data import is_tar, table_rows
 from training.errors import UserError
 
 _UNSUP_MEMBER = re.compile(r"(?:^|/)train/unsup/(\d+)_\d+\.txt$")
-_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2")
 EXPECTED = "an aclImdb folder or tar archive with train/unsup/*.txt, or a .csv/.jsonl with 'text'"
 
 
@@ -68,11 +66,15 @@ def _read(source: Path) -> Iterator[str]:
     if not source.exists():
         raise UserError(f"{source}: no such file or folder")
     suffix = source.suffix.lower()
-    if source.is_file() and suffix == ".csv":
-        yield from _csv_texts(source)
-    elif source.is_file() and suffix == ".jsonl":
-        yield from _jsonl_texts(source)
-    elif source.is_file() and source.name.lower().endswith(_TAR_SUFFIXES):
+    if source.is_file() and suffix in (".csv", ".jsonl"):
+        for line, row in table_rows(source, ("text",)):
+            text = row.get("text") if isinstance(row, dict) else None
+            if suffix == ".csv":
+                text = text or ""  # a short row's missing cell
+            if not isinstance(text, str):
+                raise UserError(f"{source.name}:{line}: each row needs a 'text' string")
+            yield text
+    elif is_tar(source):
         with tarfile.open(source, "r|*") as tar:  # streaming: one pass over the archive
             for member in tar:
                 if member.isfile() and _UNSUP_MEMBER.search(member.name):
@@ -89,26 +91,3 @@ def _read(source: Path) -> Iterator[str]:
                 return
     else:
         raise UserError(f"{source}: not a folder, tar archive, .csv or .jsonl file")
-
-
-def _csv_texts(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "text" not in reader.fieldnames:
-            raise UserError(f"{path}: the header must name a 'text' column")
-        for row in reader:
-            yield row["text"] or ""
-
-
-def _jsonl_texts(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path.name}:{line_no}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise UserError(f"{path.name}:{line_no}: each row needs a 'text' string")
-            yield row["text"]
