@@ -102,6 +102,7 @@ def train_parser() -> argparse.ArgumentParser:
         "grad_clip",
         "warmup_fraction",
         "encoder_lr_factor",
+        "adversarial",
     ):
         default = getattr(_DEFAULT_TRAIN, name)
         g.add_argument(

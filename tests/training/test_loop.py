@@ -158,3 +158,68 @@ def test_batches_per_epoch_matches_the_buckets() -> None:
     for n, size, pool in [(22_500, 64, 50), (100, 8, 3), (7, 8, 50), (3201, 64, 50)]:
         made = bucketed_batches([5] * n, size, pool, np.random.default_rng(0))
         assert batches_per_epoch(n, size, pool) == len(made), (n, size, pool)
+
+
+def test_the_adversarial_push_raises_the_loss_within_its_budget() -> None:
+    """Each text is pushed as a whole by epsilon mean word norms, along its loss gradient (so
+    the loss rises more than for a random push of the same size), and its padding not at all."""
+    from training.loop import adversarial_push, batch_loss
+
+    model = new_model()
+    model.eval()
+    ids = torch.tensor([[3, 4, 5, 6, 7], [8, 9, 10, 0, 0]])
+    lengths = torch.tensor([5, 3])
+    target = torch.tensor([1.0, 0.0])
+    cpu = torch.device("cpu")
+    embedded = model.embedding(ids)
+    embedded.retain_grad()
+    clean = batch_loss(model, embedded, lengths, target, cpu, "fp32")
+    clean.backward()
+    push = adversarial_push(embedded.detach(), embedded.grad, ids, 0.5)
+
+    word_norm = embedded.detach().norm(dim=2)[ids != 0].mean()
+    assert torch.allclose(push.flatten(1).norm(dim=1), 0.5 * word_norm.expand(2), rtol=1e-5)
+    assert torch.count_nonzero(push[1, 3:]) == 0  # padding
+    with torch.no_grad():
+        pushed = batch_loss(model, embedded + push, lengths, target, cpu, "fp32")
+        noise = torch.randn_like(push) * (ids != 0).unsqueeze(2)
+        noise = noise / noise.flatten(1).norm(dim=1).view(-1, 1, 1) * 0.5 * word_norm
+        random = batch_loss(model, embedded + noise, lengths, target, cpu, "fp32")
+    assert pushed > random and pushed > clean
+
+
+def test_adversarial_training_trains_and_resumes(tmp_path: Path) -> None:
+    """A run with adversarial training learns, differs from one without, and resumes exactly."""
+    cfg = TrainConfig(epochs=12, batch_size=8, lr=2e-2, patience=12, device="cpu", precision="fp32")
+    adversarial = TrainConfig(**{**cfg.__dict__, "adversarial": 0.3})
+    plain, pushed = new_model(), new_model()
+    fit(plain, data(128, 0), data(32, 1), cfg, tmp_path / "plain", run_id="x")
+    result = fit(pushed, data(128, 0), data(32, 1), adversarial, tmp_path / "at", run_id="x")
+    assert result.best_accuracy >= 0.9
+    weight = "head.weight"
+    assert not torch.equal(plain.state_dict()[weight], pushed.state_dict()[weight])
+
+    short = TrainConfig(**{**adversarial.__dict__, "epochs": 2})
+    whole = new_model()
+    fit(whole, data(48, 0), data(16, 1), short, tmp_path / "whole", run_id="x")
+
+    def interrupt_after_first(row: dict) -> None:
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            new_model(),
+            data(48, 0),
+            data(16, 1),
+            short,
+            tmp_path / "run",
+            "x",
+            on_epoch=interrupt_after_first,
+        )
+    resumed = new_model()
+    fit(resumed, data(48, 0), data(16, 1), short, tmp_path / "run", "x", resume=True)
+    for key, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    with pytest.raises(UserError, match="adversarial"):
+        TrainConfig(adversarial=-1.0)
