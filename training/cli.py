@@ -132,7 +132,7 @@ def train_parser() -> argparse.ArgumentParser:
         help="share of training tokens replaced by <unk>",
     )
     s = p.add_argument_group("short spans of training reviews as extra examples")
-    for name in ("rate", "max_tokens", "strength"):
+    for name in ("rate", "max_tokens", "strength", "teacher", "agreement"):
         default = getattr(_DEFAULT_SPANS, name)
         s.add_argument(
             f"--span-{name.replace('_', '-')}",
@@ -192,7 +192,11 @@ def run_train(args: argparse.Namespace) -> None:
     # Every TrainConfig field that has a flag; the calibration flags are negated.
     chosen = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     spans = SpanConfig(
-        rate=args.span_rate, max_tokens=args.span_max_tokens, strength=args.span_strength
+        rate=args.span_rate,
+        max_tokens=args.span_max_tokens,
+        strength=args.span_strength,
+        teacher=args.span_teacher,
+        agreement=args.span_agreement,
     )
     cfg = TrainConfig(
         **chosen,

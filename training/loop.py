@@ -29,7 +29,7 @@ from model.vocab import Vocab
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.errors import UserError
 from training.metrics import classification_metrics, sigmoid
-from training.spans import SpanConfig, sample_spans
+from training.spans import Judge, SpanConfig, sample_spans
 
 log = logging.getLogger("training")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -171,11 +171,17 @@ def train_epoch(
     device: torch.device,
     precision: str,
     scaler: torch.amp.GradScaler,
+    judge: Judge | None = None,
 ) -> float:
-    """One pass over the training reviews; returns the mean loss."""
+    """One pass over the training reviews (and spans of them, chosen by `judge` if given);
+    returns the mean loss."""
     model.train()
     rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resuming replays the same order
-    spans, span_targets = sample_spans(data.ids, data.labels, cfg.spans, rng, data.sentence_ends)
+    spans, span_targets = sample_spans(
+        data.ids, data.labels, cfg.spans, rng, data.sentence_ends, judge
+    )
+    if judge is not None:
+        log.info("epoch %d: %d spans the teacher judges opinions", epoch, len(spans))
     data = Encoded(data.ids + spans, np.concatenate([data.labels, span_targets]))
     batches = bucketed_batches([len(x) for x in data.ids], cfg.batch_size, cfg.bucket_pool, rng)
     labels = torch.as_tensor(data.labels, dtype=torch.float32)
@@ -290,6 +296,7 @@ def fit(
     run_id: str,
     resume: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    judge: Judge | None = None,
 ) -> FitResult:
     """Train with early stopping; leaves the best weights in `model`."""
     device = resolve_device(cfg.device)
@@ -331,7 +338,7 @@ def fit(
             break
         started = time.perf_counter()
         train_loss = train_epoch(
-            model, train, optimizer, scheduler, cfg, epoch, device, precision, scaler
+            model, train, optimizer, scheduler, cfg, epoch, device, precision, scaler, judge
         )
         val_logits = predict_logits(model, val, device)
         metrics = classification_metrics(val.labels, sigmoid(val_logits))

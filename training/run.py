@@ -27,6 +27,8 @@ import numpy as np
 import spacy
 import torch
 
+from model.api import SentimentModel
+from model.artifact import ArtifactError
 from model.config import ModelConfig, TextConfig
 from model.drift import reference, unknown_share
 from model.network import SentimentLSTM, init_embedding
@@ -40,7 +42,7 @@ from training.glove import load_glove
 from training.loop import Encoded, TrainConfig, config_dict, fingerprint, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
 from training.pretrain import ENCODER, PretrainConfig, load_encoder, pretrain
-from training.spans import SENTENCE_END_TOKENS
+from training.spans import SENTENCE_END_TOKENS, Judge
 from training.unlabeled import drop_copies, load_unlabeled
 
 log = logging.getLogger("training")
@@ -215,6 +217,24 @@ def run_pretraining(
     return pretrain(model, texts, held_out, opts.pretrain, folder, run_id, resume=resume)
 
 
+def span_judge(teacher: Path, vocab: Vocab) -> tuple[Judge, str]:
+    """The teacher artifact's P(positive) for spans in `vocab`'s ids, which become the
+    teacher's through the words they stand for, and the teacher's version. In fp32, so every
+    machine keeps the same spans."""
+    try:
+        scorer = SentimentModel.load(teacher)
+    except ArtifactError as e:
+        raise UserError(f"--span-teacher: {e}") from e
+    log.info("spans: kept where %s is sure of the review's label", scorer.version)
+    to_teacher = np.asarray([scorer.artifact.vocab.encode([t])[0] for t in vocab.tokens])
+
+    def judge(spans: list[list[int]]) -> np.ndarray:
+        ids = [to_teacher[span].tolist() for span in spans]
+        return np.asarray(scorer.score_by_length(ids, lambda n: [*range(256, len(n), 256), len(n)]))
+
+    return judge, scorer.version
+
+
 def calibrate(model: SentimentLSTM, val: Encoded, cfg: TrainConfig) -> dict[str, Any]:
     """Temperatures per length band on validation reviews and spans of them (or one on whole
     reviews); sets them in the model and returns the record for the metadata."""
@@ -260,10 +280,13 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         pretraining = run_pretraining(opts, model, lm_texts, held_out, folder, pre_id)
     # Fine-tuning starts from the same random state whether the encoder was pretrained in this
     # run or is taken from an earlier one (--pretrained): the two give the same weights.
+    judge = None
+    if cfg.spans.teacher:
+        judge, init["span_teacher"] = span_judge(Path(cfg.spans.teacher), pipeline.vocab)
     torch.manual_seed(cfg.seed)
     run_id = fingerprint(config_dict(cfg), *network, init, pretraining and pretraining["run_id"])
     resume = opts.resume and (folder / "last.pt").exists()
-    result = fit(model, train_set, val_set, cfg, folder, run_id, resume=resume)
+    result = fit(model, train_set, val_set, cfg, folder, run_id, resume=resume, judge=judge)
     model.cpu()
 
     calibration: dict[str, Any] = {"temperatures": [1.0], "length_edges": []}

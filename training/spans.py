@@ -9,10 +9,17 @@ and `max_tokens` at a random place.) A span carries its review's label, weakened
 shorter it is: a sentence of a positive review is often neutral or even negative, and a
 full-strength label would teach the model to be sure of it. `strength` is how much of the label
 a one-token span keeps; it grows linearly to the whole label at `max_tokens`.
+
+With a `teacher` (an earlier artifact), only spans that carry their review's opinion are kept:
+those the teacher scores at least `agreement` sure of the review's label. A random sentence of a
+review learns P(review's label | sentence), which is far less sure than a sentence written to
+carry one opinion; the teacher's choice keeps the second kind, which is what people send. The
+teacher judges `CANDIDATES` spans for each one wanted, and the first that pass are kept.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +32,8 @@ class SpanConfig:
     rate: float = 0.0  # spans per training review per epoch; 0 turns spans off
     max_tokens: int = 40
     strength: float = 0.5  # a one-token span's target: 0.5 +- strength / 2
+    teacher: str = ""  # an artifact whose scores choose the spans; "": every span is kept
+    agreement: float = 0.8  # with a teacher: how sure of the review's label a kept span is
 
     def __post_init__(self) -> None:
         if self.rate < 0:
@@ -33,6 +42,13 @@ class SpanConfig:
             raise UserError(f"span max_tokens must be at least 1, got {self.max_tokens}")
         if not 0.0 <= self.strength <= 1.0:
             raise UserError(f"span strength must be in [0, 1], got {self.strength}")
+        if not 0.5 <= self.agreement < 1.0:
+            raise UserError(f"span agreement must be in [0.5, 1), got {self.agreement}")
+
+
+# P(positive) for each of a list of encoded spans: the teacher of SpanConfig.
+Judge = Callable[[list[list[int]]], np.ndarray]
+CANDIDATES = 4  # spans the teacher judges for each one wanted
 
 
 def span_target(label: float, length: int, cfg: SpanConfig) -> float:
@@ -74,15 +90,24 @@ def sample_spans(
     cfg: SpanConfig,
     rng: np.random.Generator,
     ends: frozenset[int] = frozenset(),
+    judge: Judge | None = None,
 ) -> tuple[list[list[int]], np.ndarray]:
-    """round(rate * len(ids)) spans with their weakened targets (float64)."""
+    """round(rate * len(ids)) spans with their weakened targets (float64); with a `judge`, those
+    of the candidates that it scores at least `agreement` sure of their review's label (as
+    many as pass, up to the count)."""
     count = int(round(cfg.rate * len(ids)))
     if count == 0 or not ids:
         return [], np.zeros(0)
-    rows = rng.integers(0, len(ids), size=count)
-    spans, targets = [], np.empty(count)
+    drawn = count if judge is None else CANDIDATES * count
+    rows = rng.integers(0, len(ids), size=drawn)
+    spans, targets = [], np.empty(drawn)
     for k, row in enumerate(rows):
         span = draw_span(ids[row], ends, cfg.max_tokens, rng)
         spans.append(span)
         targets[k] = span_target(float(labels[row]), len(span), cfg)
-    return spans, targets
+    if judge is None:
+        return spans, targets
+    scores = judge(spans)
+    sure_of_label = np.where(labels[rows] >= 0.5, scores, 1.0 - scores)
+    kept = np.flatnonzero(sure_of_label >= cfg.agreement)[:count]
+    return [spans[k] for k in kept], targets[kept]

@@ -4,14 +4,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model import SentimentModel
 from model.text import TextPipeline
+from model.vocab import PAD, UNK, Vocab
 from tests import synthetic
 from training.cli import evaluate_main, train_main
 from training.data import load_split
-from training.run import encode
+from training.run import encode, span_judge
 
 FAST = [
     "--hidden-size",
@@ -195,3 +197,34 @@ def test_evaluate_by_source_and_length(
     assert report["by_source"]["a"]["texts"] == 20 and report["by_source"]["b"]["texts"] == 22
     assert report["by_length"]["1-5"]["texts"] == 2
     assert sum(row["texts"] for row in report["reliability"]) == 42
+
+
+def test_a_teacher_judges_spans_in_another_vocabulary(tiny_artifact: Path) -> None:
+    teacher = SentimentModel.load(tiny_artifact)
+    words = teacher.artifact.vocab.tokens[2:]
+    mine = Vocab([PAD, UNK, "unheard-of", *reversed(words)])
+    judge, version = span_judge(tiny_artifact, mine)
+    texts = [words[:5], [*words[3:9], "unheard-of"], words[-2:]]
+    expected = teacher.score_ids([teacher.artifact.vocab.encode(t) for t in texts])
+    assert version == teacher.version
+    assert np.allclose(judge([mine.encode(t) for t in texts]), expected, atol=1e-6)
+    assert len(set(np.round(expected, 4))) == 3  # the texts tell apart a wrong mapping
+
+
+def test_training_with_a_teacher_for_its_spans(
+    tmp_path: Path, glove_file: Path, tiny_artifact: Path
+) -> None:
+    data = synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(60))
+    teacher = ["--span-rate", "1", "--span-strength", "1", "--span-teacher"]
+    code, err = run_train(
+        tmp_path, "--data", str(data), "--out", str(tmp_path / "o"), *teacher, str(tiny_artifact)
+    )
+    assert code == 0, err
+    meta = SentimentModel.load(tmp_path / "o").metadata
+    assert meta["training"]["span_teacher"] == SentimentModel.load(tiny_artifact).version
+    assert meta["training_config"]["spans"]["teacher"] == str(tiny_artifact)
+    missing = tmp_path / "no-model"
+    code, err = run_train(
+        tmp_path, "--data", str(data), "--out", str(tmp_path / "o2"), *teacher, str(missing)
+    )
+    assert code == 2 and "--span-teacher" in err and "Traceback" not in err

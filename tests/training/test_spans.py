@@ -41,6 +41,32 @@ def test_bad_span_settings() -> None:
         SpanConfig(strength=1.5)
     with pytest.raises(UserError, match="rate"):
         SpanConfig(rate=-1)
+    with pytest.raises(UserError, match="agreement"):
+        SpanConfig(agreement=0.4)
+
+
+def test_a_teacher_keeps_the_spans_that_carry_their_reviews_label() -> None:
+    """Token 1000 * review + position; positions 3, 23, 43 say "good", 13, 33, 53 "bad". The
+    teacher is sure of whichever there is more of, and unsure of a tie."""
+    reviews = [list(range(1000 * i, 1000 * i + 60)) for i in range(40)]
+    labels = np.array([i % 2 for i in range(40)], dtype=np.float64)
+
+    def judge(spans: list[list[int]]) -> np.ndarray:
+        said = [sum((t % 20 == 3) - (t % 20 == 13) for t in span) for span in spans]
+        return np.array([0.5 if s == 0 else 0.9 if s > 0 else 0.1 for s in said])
+
+    cfg = SpanConfig(rate=1.0, max_tokens=40, strength=1.0, agreement=0.8)
+    spans, targets = sample_spans(reviews, labels, cfg, np.random.default_rng(0), judge=judge)
+    assert 5 < len(spans) <= 40 and targets.shape == (len(spans),)
+    for span, target in zip(spans, targets, strict=True):
+        label = labels[span[0] // 1000]
+        assert target == label and judge([span])[0] == (0.9 if label else 0.1)
+    again = sample_spans(reviews, labels, cfg, np.random.default_rng(0), judge=judge)
+    assert again[0] == spans  # seeded, teacher and all: a resumed run keeps the same spans
+    unsure = sample_spans(
+        reviews, labels, cfg, np.random.default_rng(0), judge=lambda s: np.full(len(s), 0.5)
+    )
+    assert unsure[0] == []
 
 
 def test_with_sentence_ends_spans_are_whole_sentences() -> None:
