@@ -86,6 +86,15 @@ def train_parser() -> argparse.ArgumentParser:
         "that encoder instead of pretraining",
     )
     p.add_argument(
+        "--soup",
+        type=Path,
+        nargs="+",
+        default=(),
+        metavar="FOLDER",
+        help="checkpoint folders of other fine-tunings of the same encoder: after fine-tuning, "
+        "average their best weights with this run's (a uniform model soup), then calibrate",
+    )
+    p.add_argument(
         "--name", help="model name in the version string (default: the --out folder's name)"
     )
     g = p.add_argument_group("training")
@@ -232,6 +241,7 @@ def run_train(args: argparse.Namespace) -> None:
         unlabeled=args.unlabeled,
         pretrained=args.pretrained,
         pretrain=pretrain,
+        soup=args.soup,
     )
     train(opts, text, cfg)
 

@@ -42,6 +42,7 @@ from training.glove import load_glove
 from training.loop import Encoded, TrainConfig, config_dict, fingerprint, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
 from training.pretrain import ENCODER, PretrainConfig, load_encoder, pretrain
+from training.soup import average_into, check_folders
 from training.spans import SENTENCE_END_TOKENS, Judge
 from training.unlabeled import drop_copies, load_unlabeled
 
@@ -68,6 +69,7 @@ class RunOptions:
         None  # a checkpoint folder with encoder.pt: fine-tune it, no pretraining
     )
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    soup: Sequence[Path] = ()  # other runs' checkpoint folders: average their best weights in
 
 
 @dataclass
@@ -259,6 +261,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     started = time.perf_counter()
     if opts.out.exists():
         raise UserError(f"{opts.out} already exists; choose another --out or remove it")
+    check_folders(list(opts.soup))
     torch.manual_seed(cfg.seed)
     folder = opts.checkpoint_dir or opts.out.with_name(opts.out.name + ".checkpoints")
     corpus = load_corpus(opts, cfg)
@@ -288,6 +291,10 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     resume = opts.resume and (folder / "last.pt").exists()
     result = fit(model, train_set, val_set, cfg, folder, run_id, resume=resume, judge=judge)
     model.cpu()
+    if opts.soup:
+        init["soup"] = average_into(model, list(opts.soup))
+        run_id = fingerprint(run_id, *(part["run_id"] for part in init["soup"]))
+        log.info("soup: this run's best weights averaged with %d more", len(opts.soup))
 
     calibration: dict[str, Any] = {"temperatures": [1.0], "length_edges": []}
     if cfg.calibrate:

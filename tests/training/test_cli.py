@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from model import SentimentModel
 from model.text import TextPipeline
@@ -228,3 +229,20 @@ def test_training_with_a_teacher_for_its_spans(
         tmp_path, "--data", str(data), "--out", str(tmp_path / "o2"), *teacher, str(missing)
     )
     assert code == 2 and "--span-teacher" in err and "Traceback" not in err
+
+
+def test_a_soup_averages_in_another_finished_run(tmp_path: Path) -> None:
+    data = str(synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(60)))
+    assert run_train(tmp_path, "--data", data, "--out", str(tmp_path / "a"), "--seed", "1")[0] == 0
+    folder = tmp_path / "a.checkpoints"
+    code, err = run_train(
+        tmp_path, "--data", data, "--out", str(tmp_path / "b"), "--soup", str(folder)
+    )
+    assert code == 0, err
+    soup = SentimentModel.load(tmp_path / "b").metadata["training"]["soup"]
+    run_a = torch.load(folder / "last.pt", weights_only=False)["run_id"]
+    assert soup == [{"folder": str(folder), "run_id": run_a}]
+    code, err = run_train(
+        tmp_path, "--data", data, "--out", str(tmp_path / "c"), "--soup", str(tmp_path)
+    )
+    assert code == 2 and "no best.pt" in err and not (tmp_path / "c").exists()
