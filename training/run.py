@@ -274,6 +274,9 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     val_set = encode(pipeline, corpus.validation)
     val_set.sentence_ends = ends
     pretraining = init.pop("pretraining", None)
+    judge = None  # loaded before pretraining, so that a bad path fails at once
+    if cfg.spans.teacher:
+        judge, init["span_teacher"] = span_judge(Path(cfg.spans.teacher), pipeline.vocab)
     network = [start.config.to_dict(), text_config.to_dict(), corpus.description, init["glove"]]
     if corpus.unlabeled:
         pre_id = fingerprint(asdict(opts.pretrain), cfg.vocab_size, cfg.min_freq, *network)
@@ -283,9 +286,6 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         pretraining = run_pretraining(opts, model, lm_texts, held_out, folder, pre_id)
     # Fine-tuning starts from the same random state whether the encoder was pretrained in this
     # run or is taken from an earlier one (--pretrained): the two give the same weights.
-    judge = None
-    if cfg.spans.teacher:
-        judge, init["span_teacher"] = span_judge(Path(cfg.spans.teacher), pipeline.vocab)
     torch.manual_seed(cfg.seed)
     run_id = fingerprint(config_dict(cfg), *network, init, pretraining and pretraining["run_id"])
     resume = opts.resume and (folder / "last.pt").exists()
