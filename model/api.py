@@ -89,9 +89,12 @@ class SentimentModel:
             raise TypeError("predict takes a list of texts; wrap a single text in a list")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        encoded = self.encode(texts)
+        return self.score_encoded(self.encode(texts), batch_size)
+
+    def score_encoded(self, id_lists: Sequence[Sequence[int]], batch_size: int = 64) -> list[float]:
+        """P(positive) for encoded texts, in input order, in batches of `batch_size` by length."""
         return self.score_by_length(
-            encoded,
+            id_lists,
             lambda lengths: list(range(batch_size, len(lengths), batch_size)) + [len(lengths)],
         )
 

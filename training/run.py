@@ -228,11 +228,10 @@ def span_judge(teacher: Path, vocab: Vocab) -> tuple[Judge, str]:
     except ArtifactError as e:
         raise UserError(f"--span-teacher: {e}") from e
     log.info("spans: kept where %s is sure of the review's label", scorer.version)
-    to_teacher = np.asarray([scorer.artifact.vocab.encode([t])[0] for t in vocab.tokens])
+    to_teacher = np.asarray(scorer.artifact.vocab.encode(vocab.tokens))
 
     def judge(spans: list[list[int]]) -> np.ndarray:
-        ids = [to_teacher[span].tolist() for span in spans]
-        return np.asarray(scorer.score_by_length(ids, lambda n: [*range(256, len(n), 256), len(n)]))
+        return np.asarray(scorer.score_encoded([to_teacher[s].tolist() for s in spans], 256))
 
     return judge, scorer.version
 
