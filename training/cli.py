@@ -120,6 +120,12 @@ def train_parser() -> argparse.ArgumentParser:
             default=default,
             help=f"default {default}",
         )
+    g.add_argument(
+        "--split-seed",
+        type=int,
+        help="draws the validation split (and --limit's sample); default: --seed. Fix it to "
+        "train several seeds on the same validation reviews, e.g. for --soup",
+    )
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=_DEFAULT_TRAIN.device)
     g.add_argument("--precision", choices=PRECISIONS, default=_DEFAULT_TRAIN.precision)
     g.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling")

@@ -59,6 +59,10 @@ class TrainConfig:
     vocab_size: int = 50_000  # cap, counting <pad> and <unk>
     min_freq: int = 3  # rarer words are mostly typos and names: 36k words, 96% in GloVe
     seed: int = 13
+    # The validation split (and --limit's sample); None: `seed`. Runs that differ only in `seed`
+    # but share this one are validated on the same reviews, so they can be compared, and souped
+    # (training/soup.py) without one ingredient having trained on another's validation reviews.
+    split_seed: int | None = None
     device: str = "auto"  # auto|cpu|cuda
     precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs, else fp32/fp16
     calibrate: bool = True  # fit temperatures on validation and store them in the artifact
@@ -389,4 +393,7 @@ def fit(
 
 
 def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    return asdict(cfg)
+    settings = asdict(cfg)
+    if settings["split_seed"] is None:  # runs from before the setting keep their fingerprints
+        del settings["split_seed"]
+    return settings

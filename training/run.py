@@ -119,9 +119,10 @@ def texts_digest(texts: Sequence[str]) -> str:
 def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
     """Training and validation reviews; unlabeled texts without any validation or test text."""
     all_train = load_split(opts.sources, "train")
+    split_seed = cfg.seed if cfg.split_seed is None else cfg.split_seed
     if opts.limit:
-        all_train = subsample(all_train, opts.limit, cfg.seed)
-    train, val = stratified_split(all_train, cfg.val_fraction, cfg.seed, cfg.val_grouping)
+        all_train = subsample(all_train, opts.limit, split_seed)
+    train, val = stratified_split(all_train, cfg.val_fraction, split_seed, cfg.val_grouping)
     description: dict[str, Any] = {"train": describe(train), "validation": describe(val)}
     unlabeled: list[str] = []
     pretraining = bool(opts.unlabeled) and opts.pretrained is None

@@ -3,6 +3,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -233,7 +234,8 @@ def test_training_with_a_teacher_for_its_spans(
 
 def test_a_soup_averages_in_another_finished_run(tmp_path: Path) -> None:
     data = str(synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(60)))
-    assert run_train(tmp_path, "--data", data, "--out", str(tmp_path / "a"), "--seed", "1")[0] == 0
+    a = ("--out", str(tmp_path / "a"), "--seed", "1", "--split-seed", "13")
+    assert run_train(tmp_path, "--data", data, *a)[0] == 0
     folder = tmp_path / "a.checkpoints"
     code, err = run_train(
         tmp_path, "--data", data, "--out", str(tmp_path / "b"), "--soup", str(folder)
@@ -246,3 +248,21 @@ def test_a_soup_averages_in_another_finished_run(tmp_path: Path) -> None:
         tmp_path, "--data", data, "--out", str(tmp_path / "c"), "--soup", str(tmp_path)
     )
     assert code == 2 and "no best.pt" in err and not (tmp_path / "c").exists()
+
+
+def test_a_split_seed_keeps_the_validation_reviews_across_seeds(tmp_path: Path) -> None:
+    data = str(synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(60)))
+
+    def run(name: str, *args: str) -> dict[str, Any]:
+        code, err = run_train(tmp_path, "--data", data, "--out", str(tmp_path / name), *args)
+        assert code == 0, err
+        return SentimentModel.load(tmp_path / name).metadata
+
+    one = run("one", "--seed", "1", "--split-seed", "5")
+    two = run("two", "--seed", "2", "--split-seed", "5")
+    three = run("three", "--seed", "3")
+    digests = [m["data"]["splits"]["validation"]["sha256"] for m in (one, two, three)]
+    assert digests[0] == digests[1] != digests[2]
+    # Without the flag the settings read as before it, so older checkpoints still resume.
+    assert one["training_config"]["split_seed"] == 5
+    assert "split_seed" not in three["training_config"]
