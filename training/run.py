@@ -42,7 +42,7 @@ from training.glove import load_glove
 from training.loop import Encoded, TrainConfig, config_dict, fingerprint, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
 from training.pretrain import ENCODER, PretrainConfig, load_encoder, pretrain
-from training.soup import average_into, check_folders
+from training.soup import average_into, check_folders, check_validation, record_validation
 from training.spans import SENTENCE_END_TOKENS, Judge
 from training.unlabeled import drop_copies, load_unlabeled
 
@@ -265,6 +265,8 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     folder = opts.checkpoint_dir or opts.out.with_name(opts.out.name + ".checkpoints")
     corpus = load_corpus(opts, cfg)
+    check_validation(list(opts.soup), corpus.description["validation"]["sha256"])
+    record_validation(folder, corpus.description["validation"]["sha256"])
     pipeline = TextPipeline(text_config)
     start = build_model(opts, pipeline, corpus, cfg, folder)
     model, init = start.model, start.init

@@ -6,6 +6,8 @@ fine-tunings of the same encoder average well: their weights stay in one basin."
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import torch
@@ -13,12 +15,35 @@ from torch import nn
 
 from training.errors import UserError
 
+log = logging.getLogger(__name__)
+SPLIT_FILE = "validation.json"  # in a run's checkpoint folder: which reviews validated it
+
 
 def check_folders(folders: list[Path]) -> None:
     """Before any training: every folder holds a fine-tuning run's checkpoints."""
     for folder in folders:
         if not (folder / "best.pt").exists() or not (folder / "last.pt").exists():
             raise UserError(f"--soup: {folder} has no best.pt and last.pt of a fine-tuning run")
+
+
+def record_validation(folder: Path, digest: str) -> None:
+    """Note in a run's checkpoint folder the validation reviews it is chosen and calibrated on."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / SPLIT_FILE).write_text(json.dumps({"sha256": digest}) + "\n")
+
+
+def check_validation(folders: list[Path], digest: str) -> None:
+    """An ingredient that trained on this run's validation reviews would make the soup's
+    validation scores and temperature flatter it: refuse one validated on other reviews."""
+    for folder in folders:
+        path = folder / SPLIT_FILE
+        if not path.exists():  # runs from before the record
+            log.warning("--soup: %s does not say which reviews validated it", folder)
+        elif json.loads(path.read_text()).get("sha256") != digest:
+            raise UserError(
+                f"--soup: {folder} was validated on other reviews than this run "
+                "(another --seed or --split-seed), so it trained on some of this run's"
+            )
 
 
 def ingredient(folder: Path) -> tuple[dict[str, torch.Tensor], str]:

@@ -244,6 +244,9 @@ def test_a_soup_averages_in_another_finished_run(tmp_path: Path) -> None:
     soup = SentimentModel.load(tmp_path / "b").metadata["training"]["soup"]
     run_a = torch.load(folder / "last.pt", weights_only=False)["run_id"]
     assert soup == [{"folder": str(folder), "run_id": run_a}]
+    other = ("--out", str(tmp_path / "d"), "--seed", "1", "--soup", str(folder))
+    code, err = run_train(tmp_path, "--data", data, *other)  # --seed 1 alone: another split
+    assert code == 2 and "validated on other reviews" in err and not (tmp_path / "d").exists()
     code, err = run_train(
         tmp_path, "--data", data, "--out", str(tmp_path / "c"), "--soup", str(tmp_path)
     )
