@@ -92,7 +92,15 @@ def train_parser() -> argparse.ArgumentParser:
         default=(),
         metavar="FOLDER",
         help="checkpoint folders of other fine-tunings of the same encoder: after fine-tuning, "
-        "average their best weights with this run's (a uniform model soup), then calibrate",
+        "average their best weights with this run's (a model soup), then calibrate",
+    )
+    p.add_argument(
+        "--soup-weights",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="one weight per model of the soup, this run's first, then the --soup folders' in "
+        "order (scaled to sum to 1); default: equal",
     )
     p.add_argument(
         "--name", help="model name in the version string (default: the --out folder's name)"
@@ -248,6 +256,7 @@ def run_train(args: argparse.Namespace) -> None:
         pretrained=args.pretrained,
         pretrain=pretrain,
         soup=args.soup,
+        soup_weights=args.soup_weights,
     )
     train(opts, text, cfg)
 

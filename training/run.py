@@ -42,7 +42,13 @@ from training.glove import load_glove
 from training.loop import Encoded, TrainConfig, config_dict, fingerprint, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
 from training.pretrain import ENCODER, PretrainConfig, load_encoder, pretrain
-from training.soup import average_into, check_folders, check_validation, record_validation
+from training.soup import (
+    average_into,
+    check_folders,
+    check_validation,
+    check_weights,
+    record_validation,
+)
 from training.spans import SENTENCE_END_TOKENS, Judge
 from training.unlabeled import drop_copies, load_unlabeled
 
@@ -70,6 +76,7 @@ class RunOptions:
     )
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     soup: Sequence[Path] = ()  # other runs' checkpoint folders: average their best weights in
+    soup_weights: Sequence[float] | None = None  # this run's first; None: equal
 
 
 @dataclass
@@ -262,6 +269,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     if opts.out.exists():
         raise UserError(f"{opts.out} already exists; choose another --out or remove it")
     check_folders(list(opts.soup))
+    check_weights(list(opts.soup_weights or []), list(opts.soup))
     torch.manual_seed(cfg.seed)
     folder = opts.checkpoint_dir or opts.out.with_name(opts.out.name + ".checkpoints")
     corpus = load_corpus(opts, cfg)
@@ -294,9 +302,14 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     result = fit(model, train_set, val_set, cfg, folder, run_id, resume=resume, judge=judge)
     model.cpu()
     if opts.soup:
-        init["soup"] = average_into(model, list(opts.soup))
-        run_id = fingerprint(run_id, *(part["run_id"] for part in init["soup"]))
-        log.info("soup: this run's best weights averaged with %d more", len(opts.soup))
+        weights = list(opts.soup_weights or [])
+        init["soup"] = average_into(model, list(opts.soup), weights)
+        run_id = fingerprint(run_id, *(part["run_id"] for part in init["soup"]), *weights)
+        log.info(
+            "soup: this run's best weights averaged with %d more (weights %s)",
+            len(opts.soup),
+            ", ".join(f"{w:.3f}" for w in check_weights(weights, list(opts.soup))),
+        )
 
     calibration: dict[str, Any] = {"temperatures": [1.0], "length_edges": []}
     if cfg.calibrate:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,21 +56,40 @@ def ingredient(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     return torch.load(best, map_location="cpu", weights_only=True), str(run_id)
 
 
-def average_into(model: nn.Module, folders: list[Path]) -> list[dict[str, str]]:
-    """Replace `model`'s weights by the average of its own and those of the runs in `folders`;
-    returns what went in, for the metadata."""
+def check_weights(weights: list[float] | None, folders: list[Path]) -> list[float]:
+    """One positive weight per model, this run's first; returned to sum to 1 (default equal)."""
+    if weights and not folders:
+        raise UserError("--soup-weights: no --soup folders to weigh")
+    if not weights:
+        return [1 / (1 + len(folders))] * (1 + len(folders))
+    if len(weights) != 1 + len(folders):
+        raise UserError(
+            f"--soup-weights: {len(weights)} given for {1 + len(folders)} models "
+            "(this run's first, then one per --soup folder)"
+        )
+    if not all(math.isfinite(w) and w > 0 for w in weights):
+        raise UserError("--soup-weights: every weight must be a positive number")
+    return [w / sum(weights) for w in weights]
+
+
+def average_into(
+    model: nn.Module, folders: list[Path], weights: list[float] | None = None
+) -> list[dict[str, Any]]:
+    """Replace `model`'s weights by the average of its own and those of the runs in `folders`,
+    weighted by `weights` (this run's first; default equal); returns what went in, for the
+    metadata."""
+    shares = check_weights(weights, folders)
     own = model.state_dict()
-    total = {name: value.double() for name, value in own.items() if value.is_floating_point()}
-    added = []
-    for folder in folders:
+    total = {name: shares[0] * v.double() for name, v in own.items() if v.is_floating_point()}
+    added: list[dict[str, Any]] = []
+    for folder, share in zip(folders, shares[1:], strict=True):
         state, run_id = ingredient(folder)
         if state.keys() != own.keys() or any(state[k].shape != own[k].shape for k in own):
             raise UserError(f"--soup: {folder} holds another network than this run's")
         for name in total:
-            total[name] += state[name].double()
-        added.append({"folder": str(folder), "run_id": run_id})
-    count = 1 + len(folders)
+            total[name] += share * state[name].double()
+        added.append({"folder": str(folder), "run_id": run_id, "weight": share})
     model.load_state_dict(
-        {name: (total[name] / count).to(v.dtype) if name in total else v for name, v in own.items()}
+        {name: total[name].to(v.dtype) if name in total else v for name, v in own.items()}
     )
     return added

@@ -243,7 +243,14 @@ def test_a_soup_averages_in_another_finished_run(tmp_path: Path) -> None:
     assert code == 0, err
     soup = SentimentModel.load(tmp_path / "b").metadata["training"]["soup"]
     run_a = torch.load(folder / "last.pt", weights_only=False)["run_id"]
-    assert soup == [{"folder": str(folder), "run_id": run_a}]
+    assert soup == [{"folder": str(folder), "run_id": run_a, "weight": 0.5}]
+    weighted = ("--out", str(tmp_path / "w"), "--soup", str(folder), "--soup-weights", "1", "3")
+    code, err = run_train(tmp_path, "--data", data, *weighted)
+    assert code == 0, err
+    assert SentimentModel.load(tmp_path / "w").metadata["training"]["soup"][0]["weight"] == 0.75
+    one_weight = ("--out", str(tmp_path / "x"), *weighted[2:4], "--soup-weights", "1")
+    code, err = run_train(tmp_path, "--data", data, *one_weight)
+    assert code == 2 and "1 given for 2 models" in err
     other = ("--out", str(tmp_path / "d"), "--seed", "1", "--soup", str(folder))
     code, err = run_train(tmp_path, "--data", data, *other)  # --seed 1 alone: another split
     assert code == 2 and "validated on other reviews" in err and not (tmp_path / "d").exists()

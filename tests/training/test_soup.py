@@ -6,7 +6,7 @@ import torch
 from model.config import ModelConfig
 from model.network import SentimentLSTM
 from training.errors import UserError
-from training.soup import average_into
+from training.soup import average_into, check_weights
 
 SMALL = ModelConfig(vocab_size=30, embedding_dim=8, hidden_size=6)
 
@@ -41,3 +41,28 @@ def test_a_soup_of_unfinished_or_other_networks_is_refused(tmp_path: Path) -> No
     wider = SentimentLSTM(ModelConfig(vocab_size=30, embedding_dim=8, hidden_size=7))
     with pytest.raises(UserError, match="another network"):
         average_into(mine, [finished_run(tmp_path / "wide", wider, "w")])
+
+
+def test_a_weighted_soup_leans_towards_the_heavier_run(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    mine, a = SentimentLSTM(SMALL), SentimentLSTM(SMALL)
+    expected = {k: 0.25 * v + 0.75 * a.state_dict()[k] for k, v in mine.state_dict().items()}
+    added = average_into(mine, [finished_run(tmp_path / "a", a, "run-a")], [1.0, 3.0])
+    assert added == [{"folder": str(tmp_path / "a"), "run_id": "run-a", "weight": 0.75}]
+    for name, value in mine.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, expected[name], atol=1e-6), name
+
+
+@pytest.mark.parametrize(
+    ("weights", "folders", "message"),
+    [
+        ([1.0], 1, "1 given for 2 models"),
+        ([1.0, 0.0], 1, "positive"),
+        ([1.0, float("nan")], 1, "positive"),
+        ([1.0], 0, "no --soup folders"),
+    ],
+)
+def test_bad_soup_weights_are_refused(weights: list[float], folders: int, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        check_weights(weights, [Path(f"run{i}") for i in range(folders)])
