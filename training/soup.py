@@ -41,7 +41,12 @@ def check_validation(folders: list[Path], digest: str) -> None:
         path = folder / SPLIT_FILE
         if not path.exists():  # runs from before the record
             log.warning("--soup: %s does not say which reviews validated it", folder)
-        elif json.loads(path.read_text()).get("sha256") != digest:
+            continue
+        try:
+            recorded = json.loads(path.read_text()).get("sha256")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(f"--soup: {path} is unreadable ({exc})") from exc
+        if recorded != digest:
             raise UserError(
                 f"--soup: {folder} was validated on other reviews than this run "
                 "(another --seed or --split-seed), so it trained on some of this run's"

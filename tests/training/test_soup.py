@@ -6,7 +6,7 @@ import torch
 from model.config import ModelConfig
 from model.network import SentimentLSTM
 from training.errors import UserError
-from training.soup import average_into, check_weights
+from training.soup import average_into, check_validation, check_weights, record_validation
 
 SMALL = ModelConfig(vocab_size=30, embedding_dim=8, hidden_size=6)
 
@@ -66,3 +66,17 @@ def test_a_weighted_soup_leans_towards_the_heavier_run(tmp_path: Path) -> None:
 def test_bad_soup_weights_are_refused(weights: list[float], folders: int, message: str) -> None:
     with pytest.raises(UserError, match=message):
         check_weights(weights, [Path(f"run{i}") for i in range(folders)])
+
+
+def test_a_soup_checks_the_validation_reviews_its_runs_recorded(tmp_path: Path) -> None:
+    same, other, old, broken = (tmp_path / name for name in ("same", "other", "old", "broken"))
+    record_validation(same, "abc")
+    record_validation(other, "def")
+    old.mkdir()
+    broken.mkdir()
+    (broken / "validation.json").write_text("{not json")
+    check_validation([same, old], "abc")  # a run from before the record is let through
+    with pytest.raises(UserError, match="validated on other reviews"):
+        check_validation([same, other], "abc")
+    with pytest.raises(UserError, match="unreadable"):
+        check_validation([broken], "abc")
