@@ -273,8 +273,9 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     folder = opts.checkpoint_dir or opts.out.with_name(opts.out.name + ".checkpoints")
     corpus = load_corpus(opts, cfg)
-    check_validation(list(opts.soup), corpus.description["validation"]["sha256"])
-    record_validation(folder, corpus.description["validation"]["sha256"])
+    validation_digest = corpus.description["validation"]["sha256"]
+    check_validation(list(opts.soup), validation_digest)
+    record_validation(folder, validation_digest)
     pipeline = TextPipeline(text_config)
     start = build_model(opts, pipeline, corpus, cfg, folder)
     model, init = start.model, start.init
@@ -305,10 +306,12 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         weights = list(opts.soup_weights or [])
         init["soup"] = average_into(model, list(opts.soup), weights)
         run_id = fingerprint(run_id, *(part["run_id"] for part in init["soup"]), *weights)
+        shares = [part["weight"] for part in init["soup"]]
         log.info(
-            "soup: this run's best weights averaged with %d more (weights %s)",
-            len(opts.soup),
-            ", ".join(f"{w:.3f}" for w in check_weights(weights, list(opts.soup))),
+            "soup: this run's best weights at %.3f averaged with %d more at %s",
+            1 - sum(shares),
+            len(shares),
+            ", ".join(f"{w:.3f}" for w in shares),
         )
 
     calibration: dict[str, Any] = {"temperatures": [1.0], "length_edges": []}

@@ -1,5 +1,5 @@
-"""A uniform model soup (Wortsman et al. 2022): the average of the best weights of several
-fine-tunings of one pretrained encoder. Runs that differ in one setting can err in opposite
+"""A model soup (Wortsman et al. 2022): the average, equal or weighted, of the best weights of
+several fine-tunings of one pretrained encoder. Runs that differ in one setting can err in opposite
 directions (on short texts: spans at full strength make a model unsure, spans an earlier model
 chose make it too sure); their average keeps what both learned and sits between them. Only
 fine-tunings of the same encoder average well: their weights stay in one basin."""
