@@ -55,18 +55,23 @@ def reviews(n: int, seed: int = 0) -> list[tuple[str, int]]:
     return [(review(i % 2, rng), i % 2) for i in range(n)]
 
 
-def write_aclimdb(root: Path, splits: dict[str, list[tuple[str, int]]]) -> Path:
-    """An aclImdb/ tree under root: {split}/{pos,neg}/{id}_{rating}.txt."""
+def write_aclimdb(
+    root: Path, splits: dict[str, list[tuple[str, int]]], stars: tuple[int, int] = (2, 8)
+) -> Path:
+    """An aclImdb/ tree under root: {split}/{pos,neg}/{id}_{rating}.txt, every negative review
+    rated stars[0] and every positive one stars[1]."""
     base = root / "aclImdb"
     for split, rows in splits.items():
         for i, (text, label) in enumerate(rows):
             folder = base / split / ("pos" if label else "neg")
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{i}_{8 if label else 2}.txt").write_text(text, encoding="utf-8")
+            (folder / f"{i}_{stars[label]}.txt").write_text(text, encoding="utf-8")
     return base
 
 
-def write_aclimdb_tar(path: Path, splits: dict[str, list[tuple[str, int]]]) -> Path:
+def write_aclimdb_tar(
+    path: Path, splits: dict[str, list[tuple[str, int]]], stars: tuple[int, int] = (2, 8)
+) -> Path:
     """The same tree as a tar archive; compression from the suffix (.tar.gz, .tar.xz)."""
     mode = "w:xz" if path.name.endswith(".xz") else "w:gz" if path.name.endswith("gz") else "w"
     with tarfile.open(path, mode) as tar:
@@ -74,7 +79,7 @@ def write_aclimdb_tar(path: Path, splits: dict[str, list[tuple[str, int]]]) -> P
             for i, (text, label) in enumerate(rows):
                 data = text.encode("utf-8")
                 info = tarfile.TarInfo(
-                    f"aclImdb/{split}/{'pos' if label else 'neg'}/{i}_{8 if label else 2}.txt"
+                    f"aclImdb/{split}/{'pos' if label else 'neg'}/{i}_{stars[label]}.txt"
                 )
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))

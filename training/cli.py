@@ -149,6 +149,13 @@ def train_parser() -> argparse.ArgumentParser:
         help="validation as aclImdb id blocks (a movie's reviews on one side) or random",
     )
     g.add_argument(
+        "--rating-softness",
+        type=float,
+        default=_DEFAULT_TRAIN.rating_softness,
+        help="train aclImdb reviews of 4 and 7 stars towards this far from their label (1 and "
+        "10 to the label, linearly between); 0: hard labels",
+    )
+    g.add_argument(
         "--word-dropout",
         type=float,
         default=_DEFAULT_TRAIN.word_dropout,

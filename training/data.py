@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from training.errors import UserError
 
 SPLITS = ("train", "test")
@@ -132,6 +134,33 @@ def stratified_split(
 def _review_id(review: Review) -> int | None:
     match = _ACLIMDB_MEMBER.search(review.key)
     return int(match.group(3)) if match else None
+
+
+def star_rating(review: Review) -> int | None:
+    """The aclImdb star rating in the review's file name (1-4 negative, 7-10 positive), if any."""
+    match = _ACLIMDB_MEMBER.search(review.key)
+    return int(match.group(4)) if match else None
+
+
+def targets(reviews: Sequence[Review], softness: float = 0.0) -> np.ndarray:
+    """Training targets: the labels, or with `softness` > 0 softer for milder star ratings.
+
+    A 4- or 7-star review is mixed; a 1 or 10 is not, and training both to the same 0 or 1
+    teaches the model to be as sure of a mild opinion as of a strong one. The target moves
+    linearly with the stars from the label (1 and 10) to `softness` (in [0, 0.5)) from it (4 and
+    7): with 0.2, a 7 is trained towards 0.8, an 8 towards 0.87. Reviews without a rating (tables)
+    keep their label.
+    """
+    out = np.array([r.label for r in reviews], dtype=np.float64)
+    if softness == 0.0:
+        return out
+    for i, review in enumerate(reviews):
+        stars = star_rating(review)
+        if stars is None:
+            continue
+        mildness = (10 - stars if review.label else stars - 1) / 3  # 0 at 1 and 10, 1 at 4 and 7
+        out[i] += (-1 if review.label else 1) * softness * min(1.0, max(0.0, mildness))
+    return out
 
 
 def digest(reviews: Sequence[Review]) -> str:

@@ -35,7 +35,14 @@ from model.network import SentimentLSTM, init_embedding
 from model.text import TextPipeline
 from model.vocab import Vocab
 from training.calibration import calibration_spans, fit_by_length
-from training.data import Review, describe, has_split, load_split, stratified_split
+from training.data import (
+    Review,
+    describe,
+    has_split,
+    load_split,
+    stratified_split,
+    targets,
+)
 from training.errors import UserError
 from training.export import export
 from training.glove import load_glove
@@ -281,7 +288,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     model, init = start.model, start.init
     assert pipeline.vocab is not None
     ends = frozenset(pipeline.vocab.encode(list(SENTENCE_END_TOKENS))) - {Vocab.unk_index}
-    train_set = Encoded(start.train_ids, labels(corpus.train), ends)
+    train_set = Encoded(start.train_ids, targets(corpus.train, cfg.rating_softness), ends)
     val_set = encode(pipeline, corpus.validation)
     val_set.sentence_ends = ends
     pretraining = init.pop("pretraining", None)

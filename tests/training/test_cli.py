@@ -260,6 +260,30 @@ def test_a_soup_averages_in_another_finished_run(tmp_path: Path) -> None:
     assert code == 2 and "no best.pt" in err and not (tmp_path / "c").exists()
 
 
+def test_rating_softness_trains_mild_reviews_towards_softer_targets(tmp_path: Path) -> None:
+    """Every review rated 4 or 7 stars: with softness 0.3 the targets are 0.3 and 0.7, and no
+    model's cross-entropy on them can fall below their entropy (0.611); hard labels can."""
+    data = synthetic.write_aclimdb_tar(
+        tmp_path / "mild.tar.gz", {"train": synthetic.reviews(60)}, stars=(4, 7)
+    )
+
+    def last_loss(name: str, *args: str) -> tuple[float, dict[str, Any]]:
+        out = ("--out", str(tmp_path / name))
+        code, err = run_train(tmp_path, "--data", str(data), *out, *args)
+        assert code == 0, err
+        meta = SentimentModel.load(tmp_path / name).metadata
+        return meta["training"]["history"][-1]["train_loss"], meta
+
+    soft, meta = last_loss("soft", "--rating-softness", "0.3")
+    hard, _ = last_loss("hard")
+    assert soft >= 0.61 > 0.4 > hard
+    assert meta["training_config"]["rating_softness"] == 0.3
+    assert meta["metrics"]["validation"]["accuracy"] >= 0.8  # still learns the labels
+    bad = ("--out", str(tmp_path / "bad"), "--rating-softness", "0.5")
+    code, err = run_train(tmp_path, "--data", str(data), *bad)
+    assert code == 2 and "rating_softness must be in [0, 0.5)" in err
+
+
 def test_a_split_seed_keeps_the_validation_reviews_across_seeds(tmp_path: Path) -> None:
     data = str(synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(60)))
 

@@ -3,7 +3,15 @@ from pathlib import Path
 import pytest
 
 from tests import synthetic
-from training.data import describe, has_split, load_split, stratified_split
+from training.data import (
+    Review,
+    describe,
+    has_split,
+    load_split,
+    star_rating,
+    stratified_split,
+    targets,
+)
 from training.errors import UserError
 
 SPLITS = {"train": synthetic.reviews(10, seed=1), "test": synthetic.reviews(6, seed=2)}
@@ -27,6 +35,28 @@ def test_aclimdb_tarball(tmp_path: Path, name: str) -> None:
     reviews = load_split([tar], "train")
     assert texts(reviews) == sorted(SPLITS["train"])
     assert reviews[0].key.startswith("train/neg/")
+
+
+@pytest.mark.parametrize("layout", ["folder", "tarball"])
+def test_star_ratings_soften_the_targets_of_mild_reviews(tmp_path: Path, layout: str) -> None:
+    splits = {"train": synthetic.reviews(6, seed=1)}
+    if layout == "folder":
+        source = synthetic.write_aclimdb(tmp_path, splits, stars=(4, 7))
+    else:
+        source = synthetic.write_aclimdb_tar(tmp_path / "a.tar.gz", splits, stars=(4, 7))
+    reviews = load_split([source], "train")
+    assert [star_rating(r) for r in reviews] == [4, 4, 4, 7, 7, 7]
+    assert targets(reviews, 0.2).tolist() == pytest.approx([0.2] * 3 + [0.8] * 3)
+    assert targets(reviews).tolist() == [0, 0, 0, 1, 1, 1]  # no softness: the labels
+
+
+def test_star_softness_grows_linearly_from_the_extremes() -> None:
+    keys = ["neg/0_1", "neg/0_2", "neg/0_3", "neg/0_4", "pos/0_7", "pos/0_8", "pos/0_9", "pos/0_10"]
+    reviews = [Review("t", int(k.startswith("pos")), f"train/{k}.txt") for k in keys]
+    expected = [0, 0.1, 0.2, 0.3, 0.7, 0.8, 0.9, 1]
+    assert targets(reviews, 0.3).tolist() == pytest.approx(expected)
+    table_row = Review("t", 1, "train:r.csv:000000002")  # a table has no stars: its label stays
+    assert star_rating(table_row) is None and targets([table_row], 0.3).tolist() == [1.0]
 
 
 def test_separate_train_and_test_archives_combine(tmp_path: Path) -> None:

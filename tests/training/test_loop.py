@@ -8,7 +8,7 @@ from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
 from training.errors import UserError
-from training.loop import Encoded, TrainConfig, bucketed_batches, fit
+from training.loop import Encoded, TrainConfig, bucketed_batches, config_dict, fit
 
 CFG = TrainConfig(
     epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5
@@ -118,6 +118,17 @@ def test_bad_settings() -> None:
         TrainConfig(precision="int4")
     with pytest.raises(UserError, match="epochs"):
         TrainConfig(epochs=0)
+    for softness in (-0.1, 0.5):
+        with pytest.raises(UserError, match="rating_softness"):
+            TrainConfig(rating_softness=softness)
+
+
+def test_settings_added_later_are_left_out_at_their_old_behaviour() -> None:
+    """A run made before `split_seed` or `rating_softness` existed keeps its fingerprint."""
+    settings = config_dict(TrainConfig())
+    assert "split_seed" not in settings and "rating_softness" not in settings
+    chosen = config_dict(TrainConfig(split_seed=0, rating_softness=0.2))
+    assert chosen["split_seed"] == 0 and chosen["rating_softness"] == 0.2
 
 
 def test_word_dropout_hides_words_from_training(tmp_path: Path) -> None:
