@@ -312,8 +312,10 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     if opts.soup:
         weights = list(opts.soup_weights or [])
         init["soup"] = average_into(model, list(opts.soup), weights)
-        run_id = fingerprint(run_id, *(part["run_id"] for part in init["soup"]), *weights)
         shares = [part["weight"] for part in init["soup"]]
+        # The weights as scaled, so that `--soup-weights 55 45` and `0.55 0.45` are one model.
+        scaled = [1 - sum(shares), *shares] if weights else []
+        run_id = fingerprint(run_id, *(part["run_id"] for part in init["soup"]), *scaled)
         log.info(
             "soup: this run's best weights at %.3f averaged with %d more at %s",
             1 - sum(shares),

@@ -248,6 +248,10 @@ def test_a_soup_averages_in_another_finished_run(tmp_path: Path) -> None:
     code, err = run_train(tmp_path, "--data", data, *weighted)
     assert code == 0, err
     assert SentimentModel.load(tmp_path / "w").metadata["training"]["soup"][0]["weight"] == 0.75
+    scaled = ("--out", str(tmp_path / "s"), *weighted[2:4], "--soup-weights", "0.25", "0.75")
+    assert run_train(tmp_path, "--data", data, *scaled)[0] == 0
+    runs = [SentimentModel.load(tmp_path / n).version.split("-")[-1] for n in ("b", "w", "s")]
+    assert runs[0] != runs[1] == runs[2]  # the same weights, however written: one fingerprint
     one_weight = ("--out", str(tmp_path / "x"), *weighted[2:4], "--soup-weights", "1")
     code, err = run_train(tmp_path, "--data", data, *one_weight)
     assert code == 2 and "1 given for 2 models" in err
