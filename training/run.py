@@ -313,12 +313,13 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         weights = list(opts.soup_weights or [])
         init["soup"] = average_into(model, list(opts.soup), weights)
         shares = [part["weight"] for part in init["soup"]]
+        own_share = 1 - sum(shares)
         # The weights as scaled, so that `--soup-weights 55 45` and `0.55 0.45` are one model.
-        scaled = [1 - sum(shares), *shares] if weights else []
+        scaled = [own_share, *shares] if weights else []
         run_id = fingerprint(run_id, *(part["run_id"] for part in init["soup"]), *scaled)
         log.info(
             "soup: this run's best weights at %.3f averaged with %d more at %s",
-            1 - sum(shares),
+            own_share,
             len(shares),
             ", ".join(f"{w:.3f}" for w in shares),
         )
