@@ -77,13 +77,21 @@ def train_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         help="unlabeled reviews (an aclImdb folder or tar with train/unsup, or CSV/JSONL with "
-        "'text'): pretrain the encoder on them as language models first",
+        "'text'): pretrain the encoder on them as language models first; with --vat, also (with "
+        "--pretrained or --init, only) virtual adversarial training on spans of them",
     )
     p.add_argument(
         "--pretrained",
         type=Path,
         help="a checkpoint folder of an earlier run with encoder.pt and vocab.json: fine-tune "
         "that encoder instead of pretraining",
+    )
+    p.add_argument(
+        "--init",
+        type=Path,
+        metavar="ARTIFACT",
+        help="an exported model: train its network further (its vocabulary, shape and weights; "
+        "its calibration is fitted again)",
     )
     p.add_argument(
         "--soup",
@@ -120,6 +128,7 @@ def train_parser() -> argparse.ArgumentParser:
         "warmup_fraction",
         "encoder_lr_factor",
         "adversarial",
+        "vat",
     ):
         default = getattr(_DEFAULT_TRAIN, name)
         g.add_argument(
@@ -217,8 +226,15 @@ def run_train(args: argparse.Namespace) -> None:
             raise UserError("--download takes one --data folder to download into")
         sources = [download_imdb(sources[0])]
     network = {k: getattr(args, k) for k in _NETWORK_FLAGS if getattr(args, k) is not None}
-    if args.unlabeled and args.pretrained:
-        raise UserError("--unlabeled pretrains an encoder and --pretrained takes one: pick one")
+    if args.pretrained and args.init:
+        raise UserError("--pretrained and --init are two starting points: pick one")
+    start = "--pretrained" if args.pretrained else "--init" if args.init else None
+    if args.unlabeled and start and not args.vat:
+        raise UserError(f"--unlabeled pretrains an encoder and {start} gives one: pick one")
+    if args.vat and not args.unlabeled:
+        raise UserError("--vat trains on unlabeled texts: pass them with --unlabeled")
+    if args.init and network:
+        raise UserError("--init takes the exported model's network: network flags do not apply")
     # Every TrainConfig field that has a flag; the calibration flags are negated.
     chosen = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     spans = SpanConfig(
@@ -261,6 +277,7 @@ def run_train(args: argparse.Namespace) -> None:
         network=network,
         unlabeled=args.unlabeled,
         pretrained=args.pretrained,
+        init=args.init,
         pretrain=pretrain,
         soup=args.soup,
         soup_weights=args.soup_weights,

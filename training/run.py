@@ -5,7 +5,8 @@ train().
 Stages and what they leave in the checkpoint folder (`<out>.checkpoints` by default):
   pretrain  pretrain-last.pt while it runs; encoder.pt and vocab.json when done. With
             `pretrained=FOLDER` a later run fine-tunes that encoder without pretraining again.
-  fit       last.pt after every epoch, best.pt for the best validation epoch.
+  fit       last.pt after every epoch, best.pt for the best validation epoch. With
+            `init=ARTIFACT`, the fit starts from that exported model's vocabulary and weights.
 With `resume`, each stage continues from what it left; a finished stage is not run again.
 """
 
@@ -28,7 +29,7 @@ import spacy
 import torch
 
 from model.api import SentimentModel
-from model.artifact import ArtifactError
+from model.artifact import ArtifactError, load_artifact
 from model.config import ModelConfig, TextConfig
 from model.drift import reference, unknown_share
 from model.network import SentimentLSTM, init_embedding
@@ -77,10 +78,13 @@ class RunOptions:
     evaluate_test: bool = True  # score the test split once at the end, when a source has it
     name: str | None = None  # model name in the version string; default: the out folder's name
     network: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
-    unlabeled: Sequence[Path] = ()  # unlabeled reviews: pretrain on them first
+    # Unlabeled reviews: pretrain on them first (unless `pretrained` or `init` gives the start),
+    # and with TrainConfig.vat, train on spans of them.
+    unlabeled: Sequence[Path] = ()
     pretrained: Path | None = (
         None  # a checkpoint folder with encoder.pt: fine-tune it, no pretraining
     )
+    init: Path | None = None  # an exported artifact: train its whole network further
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     soup: Sequence[Path] = ()  # other runs' checkpoint folders: average their best weights in
     soup_weights: Sequence[float] | None = None  # this run's first; None: equal
@@ -130,6 +134,11 @@ def texts_digest(texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
+def pretrains(opts: RunOptions) -> bool:
+    """Whether the run pretrains its encoder: unlabeled texts and no other start given."""
+    return bool(opts.unlabeled) and opts.pretrained is None and opts.init is None
+
+
 def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
     """Training and validation reviews; unlabeled texts without any validation or test text."""
     all_train = load_split(opts.sources, "train")
@@ -139,11 +148,11 @@ def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
     train, val = stratified_split(all_train, cfg.val_fraction, split_seed, cfg.val_grouping)
     description: dict[str, Any] = {"train": describe(train), "validation": describe(val)}
     unlabeled: list[str] = []
-    pretraining = bool(opts.unlabeled) and opts.pretrained is None
+    reading = bool(opts.unlabeled) and (pretrains(opts) or cfg.vat > 0)
     test = None
-    if (opts.evaluate_test or pretraining) and has_split(opts.sources, "test"):
+    if (opts.evaluate_test or reading) and has_split(opts.sources, "test"):
         test = load_split(opts.sources, "test")
-    if pretraining:
+    if reading:
         held_out = {"validation": [r.text for r in val]}
         if test is not None:
             held_out["test"] = [r.text for r in test]
@@ -184,18 +193,40 @@ def build_model(
     opts: RunOptions, pipeline: TextPipeline, corpus: Corpus, cfg: TrainConfig, folder: Path
 ) -> Start:
     """The network with its vocabulary and starting weights, and the encoded training reviews
-    and unlabeled texts. From a pretrained folder, its vocabulary and encoder; otherwise a
-    vocabulary of the training (and unlabeled) texts, and GloVe."""
+    and unlabeled texts. From an artifact (`init`), all of it; from a pretrained folder, its
+    vocabulary and encoder; otherwise a vocabulary of the training (and unlabeled) texts, and
+    GloVe."""
     train_tokens = list(pipeline.tokens_many(r.text for r in corpus.train))
     extra_tokens = list(pipeline.tokens_many(corpus.unlabeled))
+    if opts.init is not None:
+        model, model_config, init = start_from_artifact(opts.init, pipeline)
+    else:
+        model, model_config, init = new_model(opts, pipeline, cfg, train_tokens + extra_tokens)
+        if opts.pretrained is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            vocab_of(pipeline).save(folder / VOCAB)  # beside the encoder, to fine-tune it later
+    vocab = vocab_of(pipeline)
+    train_ids = [vocab.encode(t) for t in train_tokens]
+    extra_ids = [vocab.encode(t) for t in extra_tokens if t]
+    return Start(model, model_config, train_ids, extra_ids, init)
+
+
+def vocab_of(pipeline: TextPipeline) -> Vocab:
+    assert pipeline.vocab is not None
+    return pipeline.vocab
+
+
+def new_model(
+    opts: RunOptions, pipeline: TextPipeline, cfg: TrainConfig, tokens: list[list[str]]
+) -> tuple[SentimentLSTM, ModelConfig, dict[str, Any]]:
+    """A network of GloVe vectors, with a pretrained folder's vocabulary and encoder or a new
+    vocabulary of `tokens`; sets the vocabulary in `pipeline`."""
     init: dict[str, Any] = {}
     if opts.pretrained is not None:
         vocab = Vocab.load(opts.pretrained / VOCAB)
         init["pretrained_from"] = str(opts.pretrained)
     else:
-        vocab = Vocab.build(train_tokens + extra_tokens, cfg.vocab_size, cfg.min_freq)
-        folder.mkdir(parents=True, exist_ok=True)
-        vocab.save(folder / VOCAB)  # beside the encoder, for fine-tuning it again later
+        vocab = Vocab.build(tokens, cfg.vocab_size, cfg.min_freq)
     pipeline.vocab = vocab
     glove = load_glove(vocab, opts.glove, opts.glove_member, seed=cfg.seed)
     log.info(
@@ -210,9 +241,34 @@ def build_model(
     init.update(glove=glove.source, glove_coverage=glove.coverage)
     if opts.pretrained is not None:
         init["pretraining"] = load_encoder(opts.pretrained / ENCODER, model)
-    train_ids = [vocab.encode(t) for t in train_tokens]
-    extra_ids = [vocab.encode(t) for t in extra_tokens if t]
-    return Start(model, model_config, train_ids, extra_ids, init)
+    return model, model_config, init
+
+
+def start_from_artifact(
+    path: Path, pipeline: TextPipeline
+) -> tuple[SentimentLSTM, ModelConfig, dict[str, Any]]:
+    """The network, weights and vocabulary of an exported model, to train further; its
+    calibration is undone (the run fits its own)."""
+    try:
+        artifact = load_artifact(path)
+    except ArtifactError as e:
+        raise UserError(f"--init: {e}") from e
+    if artifact.text_config != pipeline.config:
+        raise UserError(
+            f"--init: {artifact.version} reads text as {artifact.text_config.to_dict()}, "
+            f"this run as {pipeline.config.to_dict()}: pass the same --max-tokens and --truncation"
+        )
+    model = SentimentLSTM(artifact.model_config)
+    weights = artifact.program.state_dict()
+    edges = weights["length_edges"].tolist()  # the buffers take the artifact's shapes first
+    model.set_calibration([1.0] * (len(edges) + 1), edges)
+    model.load_state_dict(weights)
+    model.set_calibration([1.0], [])
+    pipeline.vocab = artifact.vocab
+    training = artifact.metadata.get("training", {})
+    init = {"init_from": artifact.version, "glove": training.get("glove", "")}
+    log.info("starting from %s (%d words)", artifact.version, len(artifact.vocab))
+    return model, artifact.model_config, init
 
 
 def run_pretraining(
@@ -296,7 +352,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     if cfg.spans.teacher:
         judge, init["span_teacher"] = span_judge(Path(cfg.spans.teacher), pipeline.vocab)
     network = [start.config.to_dict(), text_config.to_dict(), corpus.description, init["glove"]]
-    if corpus.unlabeled:
+    if pretrains(opts):
         pre_id = fingerprint(asdict(opts.pretrain), cfg.vocab_size, cfg.min_freq, *network)
         torch.manual_seed(opts.pretrain.seed)
         lm_texts = start.train_ids + start.unlabeled_ids
@@ -307,7 +363,17 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     run_id = fingerprint(config_dict(cfg), *network, init, pretraining and pretraining["run_id"])
     resume = opts.resume and (folder / "last.pt").exists()
-    result = fit(model, train_set, val_set, cfg, folder, run_id, resume=resume, judge=judge)
+    result = fit(
+        model,
+        train_set,
+        val_set,
+        cfg,
+        folder,
+        run_id,
+        resume=resume,
+        judge=judge,
+        unlabeled=start.unlabeled_ids if cfg.vat > 0 else (),
+    )
     model.cpu()
     if opts.soup:
         weights = list(opts.soup_weights or [])
