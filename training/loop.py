@@ -196,10 +196,8 @@ def train_epoch(
     model.train()
     rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resuming replays the same order
     vat_rng = np.random.default_rng([cfg.seed, epoch, 1])  # its own: other runs keep their draws
-    ends = data.sentence_ends
-    spans, span_targets = sample_spans(
-        data.ids, data.labels, cfg.spans, rng, data.sentence_ends, judge
-    )
+    ends = data.sentence_ends  # `data` is replaced below by reviews and spans, which has none
+    spans, span_targets = sample_spans(data.ids, data.labels, cfg.spans, rng, ends, judge)
     if judge is not None:
         log.info("epoch %d: %d spans the teacher judges opinions", epoch, len(spans))
     data = Encoded(data.ids + spans, np.concatenate([data.labels, span_targets]))
@@ -297,13 +295,12 @@ def virtual_adversarial_loss(
 
     ids: [batch, steps] -> []
     """
-    real = (ids != Vocab.pad_index).unsqueeze(2)  # [batch, steps, 1]
     model.eval()
     with torch.no_grad():
         embedded = model.embedding(ids)  # [batch, steps, emb]
         clean = torch.sigmoid(model.classify(embedded, lengths).float())  # [batch]
-    probe = torch.randn_like(embedded) * real
-    probe = adversarial_push(embedded, probe, ids, epsilon * VAT_PROBE).requires_grad_()
+    probe = adversarial_push(embedded, torch.randn_like(embedded), ids, epsilon * VAT_PROBE)
+    probe.requires_grad_()  # adversarial_push leaves padding unpushed
     moved = model.classify(embedded + probe, lengths).float()
     loss = nn.functional.binary_cross_entropy_with_logits(moved, clean)
     (direction,) = torch.autograd.grad(loss, probe)
