@@ -28,6 +28,8 @@ from service.settings import Settings, get_settings
 
 log = logging.getLogger("service")
 BATCHER_STOP_S = 5.0
+# A worker whose start-up failed answers its probes with the reason this long, then stops.
+FAILED_STOP_DELAY_S = 1.0
 
 
 @dataclass
@@ -39,10 +41,13 @@ class ServiceState:
     explanations: explainer.Explanations | None = None  # POST /explain's queue, or why not
     ready: bool = False
     draining: bool = False
+    failure: str | None = None  # why start-up failed: this worker cannot serve and is stopping
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def status(self) -> str:
+        if self.failure is not None:
+            return "failed"
         if self.draining:
             return "draining"
         return "ready" if self.ready else "loading"
@@ -70,10 +75,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             initargs=(parallel.torch_threads,),
         )
         loop = asyncio.get_running_loop()
-        # A bad artifact raises here and stops start-up.
-        state.predictor = await loop.run_in_executor(
-            state.torch_pool, Predictor, settings, parallel
-        )
+        # A model that cannot load stops start-up here; uvicorn exits with the traceback.
+        try:
+            state.predictor = await loop.run_in_executor(
+                state.torch_pool, Predictor, settings, parallel
+            )
+        except Exception as exc:
+            log.critical("start-up failed while loading the model: %s: %s", type(exc).__name__, exc)
+            raise
         state.batcher = Batcher(
             state.predictor,
             settings.max_batch_size,
@@ -161,10 +170,19 @@ def _spawn(state: ServiceState, coro: Any) -> None:
 
 
 async def _warm_up(state: ServiceState) -> None:
+    """Warm the model up and check it on the built-in samples, then report ready. If either
+    fails, the worker can never serve: it says why, fails its probes and stops (a worker left
+    "loading" for ever would be neither restarted nor routed around)."""
     predictor = state.predictor
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(state.torch_pool, predictor.warm_up, state.settings.warmup_rounds)
-    await loop.run_in_executor(state.torch_pool, predictor.check_precision)
+    try:
+        await loop.run_in_executor(
+            state.torch_pool, predictor.warm_up, state.settings.warmup_rounds
+        )
+        await loop.run_in_executor(state.torch_pool, predictor.check)
+    except Exception as exc:  # noqa: BLE001 - every failure here is fatal to the worker
+        _fail_start_up(state, f"{type(exc).__name__}: {exc}")
+        return
     # torch, spaCy and the model leave millions of long-lived objects that every full garbage
     # collection would walk again. Measured with benchmarks/loopcost.py: 404 -> 266 us of event
     # loop per short request, and p99 127 -> 23 ms at concurrency 64. Freeze them out of sight.
@@ -173,6 +191,16 @@ async def _warm_up(state: ServiceState) -> None:
     state.ready = not state.draining
     metrics.READY.set(1 if state.ready else 0)
     log.info("ready after %.2fs of warm-up", predictor.warmup_seconds)
+
+
+def _fail_start_up(state: ServiceState, reason: str) -> None:
+    """Mark the worker failed (/healthz and /readyz answer 503 with the reason) and stop it as
+    SIGTERM would: its supervisor, Docker's restart policy or Kubernetes then restarts it."""
+    state.failure = f"start-up failed in warm-up and checks: {reason}"
+    metrics.READY.set(0)
+    log.critical("%s; this worker cannot serve and stops", state.failure)
+    # A moment for a probe or a scrape to read the reason, then stop.
+    asyncio.get_running_loop().call_later(FAILED_STOP_DELAY_S, signal.raise_signal, signal.SIGTERM)
 
 
 async def _report_worker() -> None:

@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(**vars(args))
         check_artifact(settings)
+        check_runtime(settings)
     except SettingsError as exc:
         print(f"sentiment-serve: {exc}", file=sys.stderr)
         return 2
@@ -55,13 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_workers(settings)
     from service.app import create_app
 
-    config = uvicorn.Config(create_app(settings), **_uvicorn_options(settings))
+    app = create_app(settings)
+    config = uvicorn.Config(app, **_uvicorn_options(settings))
     # uvicorn re-raises the SIGTERM it caught once its graceful shutdown is over; with this no-op
     # handler in place, that re-raise is harmless and a drained shutdown exits 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     server = uvicorn.Server(config)
     server.run()
-    return 0 if server.started else 1
+    # A worker whose warm-up or checks failed stops itself as SIGTERM would: not a success.
+    return 0 if server.started and app.state.service.failure is None else 1
 
 
 def check_artifact(settings: Settings) -> None:
@@ -73,6 +76,25 @@ def check_artifact(settings: Settings) -> None:
         read_metadata(settings.model or bundled_model_path())
     except ArtifactError as exc:
         raise SettingsError(f"invalid setting SENTIMENT_MODEL / --model: {exc}") from exc
+
+
+def check_runtime(settings: Settings) -> None:
+    """Refuse a device or precision this machine cannot run, here, before any worker starts:
+    uvicorn's supervisor restarts a worker that exits, so a worker that refused would be
+    started again for ever. 'auto' always resolves; only explicit choices are checked (and
+    only they import torch in this process)."""
+    if settings.device == "auto" and settings.dtype == "auto":
+        return
+    from model.runtime import resolve_device, resolve_dtype
+
+    try:
+        device = resolve_device(settings.device)
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting SENTIMENT_DEVICE / --device: {exc}") from exc
+    try:
+        resolve_dtype(settings.dtype, device)
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting SENTIMENT_DTYPE / --dtype: {exc}") from exc
 
 
 def run_workers(settings: Settings) -> int:

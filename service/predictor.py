@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,6 +90,10 @@ def init_inference_thread(torch_threads: int) -> None:
     torch.set_num_threads(torch_threads)
 
 
+class ModelCheckFailed(Exception):
+    """The model failed a check on the built-in samples; the message says which and how."""
+
+
 class Predictor:
     """The batcher's backend: prepare() tokenizes, run() scores. Both run on worker threads;
     run() may run on several at once, one batch each (TorchScript modules are reentrant)."""
@@ -137,12 +142,20 @@ class Predictor:
                 self.model.score_ids(batch)
         self.warmup_seconds = time.perf_counter() - started
 
-    def check_precision(self) -> None:
-        """In bf16/fp16, the largest |score difference| from fp32 on the built-in samples."""
+    def check(self) -> None:
+        """The model's scores on the built-in samples are probabilities (ModelCheckFailed if
+        not); in bf16/fp16, the largest |score difference| from fp32 on them is recorded."""
+        reduced = self.model.predict(samples.ALL)
+        bad = sum(1 for p in reduced if not (math.isfinite(p) and 0.0 <= p <= 1.0))
+        if bad:
+            raise ModelCheckFailed(
+                f"{self.version} gives {bad} of {len(reduced)} built-in samples a score that is "
+                "not a probability (NaN, infinite or outside [0, 1]); its weights or its program "
+                "are broken: export the artifact again"
+            )
         if self.model.dtype == "fp32":
             return
         exact = SentimentModel(self.model.artifact, device=str(self.model.device), dtype="fp32")
-        reduced = self.model.predict(samples.ALL)
         reference = exact.predict(samples.ALL)
         self.precision_max_abs_diff = max(
             abs(a - b) for a, b in zip(reduced, reference, strict=True)

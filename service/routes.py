@@ -26,8 +26,10 @@ def _state(request: Request) -> Any:
 async def healthz(request: Request) -> Response:
     """200 while the process can serve (or is still loading); 503 once it cannot: the batcher
     has stopped or a model call hangs. An orchestrator's liveness probe then restarts it."""
-    batcher = _state(request).batcher
-    problem = batcher.health() if batcher is not None else None
+    state = _state(request)
+    problem = state.failure
+    if problem is None and state.batcher is not None:
+        problem = state.batcher.health()
     if problem is not None:
         return json_response({"status": "unhealthy", "reason": problem}, status=503)
     return json_response({"status": "ok"})
@@ -40,6 +42,8 @@ async def healthz(request: Request) -> Response:
 )
 async def readyz(request: Request) -> Response:
     state = _state(request)
+    if state.failure is not None:
+        return json_response({"status": "failed", "reason": state.failure}, status=503)
     if state.batcher is not None and state.batcher.health() is not None:
         return json_response(
             {"status": "unhealthy"}, status=503, headers={"Retry-After": RETRY_AFTER_S}

@@ -264,6 +264,7 @@ def run_train(args: argparse.Namespace) -> None:
         ModelConfig(vocab_size=2, **network)  # the network flags, checked before any data is read
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    check_precision(cfg.device, cfg.precision)
     opts = RunOptions(
         sources=sources,
         out=args.out,
@@ -285,6 +286,17 @@ def run_train(args: argparse.Namespace) -> None:
     train(opts, text, cfg)
 
 
+def check_precision(device: str, precision: str) -> None:
+    """Refuse a device or precision this machine cannot run, before any data is read."""
+    from model.runtime import resolve_device
+    from training.loop import training_precision
+
+    try:
+        training_precision(precision, resolve_device(device))
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
 def run_evaluate(args: argparse.Namespace) -> None:
     import numpy as np
 
@@ -293,7 +305,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from training.evaluate import format_report, report
     from training.metrics import format_table
 
-    model = SentimentModel.load(args.model, device=args.device, dtype=args.dtype)
+    try:
+        model = SentimentModel.load(args.model, device=args.device, dtype=args.dtype)
+    except ValueError as exc:  # a device or precision this machine cannot run
+        raise UserError(f"--device {args.device} --dtype {args.dtype}: {exc}") from exc
     reviews = load_split(args.data, args.split)
     log.info(
         "scoring %d %s texts with %s (%s, %s)",

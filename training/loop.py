@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from model.api import pad_batch
-from model.runtime import autocast, cpu_has_native_bf16, resolve_device
+from model.runtime import PrecisionError, autocast, resolve_device, resolve_dtype
 from model.vocab import Vocab
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.errors import UserError
@@ -128,13 +128,11 @@ class FitResult:
 
 
 def training_precision(precision: str, device: torch.device) -> str:
-    if precision != "auto":
-        if precision == "fp16" and device.type == "cpu":
-            raise UserError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    """model.runtime's choice of precision, its refusals as errors the user can fix."""
+    try:
+        return resolve_dtype(precision, device)
+    except PrecisionError as exc:
+        raise UserError(f"--precision {precision}: {exc}") from exc
 
 
 def bucketed_batches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -47,19 +48,32 @@ class ServerProcess:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends its workers too
         )
         if wait_ready:
-            self.wait_for(lambda r: r.status_code == 200, timeout)
+            try:
+                self.wait_for(lambda r: r.status_code == 200, timeout)
+            except BaseException:  # a caller that did not use `with` must not inherit it
+                self.stop(signal.SIGKILL)
+                raise
         return self
 
     def wait_for(self, condition, timeout: float = 60) -> httpx.Response:  # noqa: ANN001
+        """The first /readyz response that meets `condition`."""
+        return self._poll("/readyz", condition, timeout)
+
+    def wait_for_health(self, condition, timeout: float = 60) -> httpx.Response:  # noqa: ANN001
+        """The first /healthz response that meets `condition`."""
+        return self._poll("/healthz", condition, timeout)
+
+    def _poll(self, path: str, condition, timeout: float) -> httpx.Response:  # noqa: ANN001
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()}")
             try:
-                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                response = httpx.get(f"{self.url}{path}", timeout=2)
                 if condition(response):
                     return response
             except httpx.TransportError:
@@ -68,6 +82,8 @@ class ServerProcess:
         raise TimeoutError(f"server not ready in {timeout}s:\n{self.logs()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send `sig` to the server and wait for it (SIGKILL after `timeout`); then end anything
+        left in its process group, such as workers of a supervisor that was killed."""
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(sig)
@@ -76,12 +92,15 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+        finally:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def __enter__(self) -> ServerProcess:
-        return self.start()
+        return self.start()  # which stops the process itself if it never becomes ready
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.e2e.server import ROOT, ServerProcess
+from tests.faulty import broken_artifact
 
 LONG = "the plot was superb and the acting moving " * 120  # ~1,000 tokens: the artifact's limit
 KEY = "k" * 24
@@ -30,6 +31,33 @@ def test_not_ready_until_warmed_up(serving_artifact: Path, tmp_path: Path) -> No
         assert httpx.post(f"{process.url}/predict", json={"text": "good"}).status_code == 200
     finally:
         process.stop()
+
+
+def test_a_model_that_fails_its_checks_stops_the_worker_and_says_why(
+    serving_artifact: Path, tmp_path: Path
+) -> None:
+    """Warm-up and checks run after the port is open: a failure there fails the probes with the
+    reason and stops the process, never leaving it "loading" for ever."""
+    broken = broken_artifact(serving_artifact, tmp_path / "nan", "nan")
+    process = ServerProcess(broken, tmp_path).start(wait_ready=False)
+    try:
+        health = process.wait_for_health(lambda r: r.status_code == 503)
+        code = process.process.wait(30)
+    finally:
+        process.stop()
+    assert code == 1
+    assert "not a probability" in health.json()["reason"]
+    logs = process.logs()
+    assert "start-up failed" in logs and "not a probability" in logs, logs
+
+
+def test_a_server_that_never_gets_ready_is_stopped_by_its_fixture(
+    serving_artifact: Path, tmp_path: Path
+) -> None:
+    process = ServerProcess(serving_artifact, tmp_path, warmup_rounds=10_000)
+    with pytest.raises(TimeoutError, match="not ready"):
+        process.start(timeout=1)
+    assert process.process is not None and process.process.poll() is not None
 
 
 async def test_overload_gets_503_with_retry_after_and_health_stays_prompt(

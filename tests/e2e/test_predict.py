@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from model import SentimentModel
 from tests import synthetic
 from tests.e2e.server import ServerProcess
+from tests.precision import needs_native_bf16, no_native_bf16
 
 GOOD = "a wonderful superb film"
 BAD = "a dull boring film"
@@ -96,6 +98,7 @@ def test_openapi_documents_both_forms_with_examples(server: ServerProcess) -> No
     assert httpx.get(f"{server.url}/docs").status_code == 200
 
 
+@needs_native_bf16
 def test_bf16_server_stays_close_and_reports_its_precision_check(
     serving_artifact: Path, tmp_path: Path
 ) -> None:
@@ -111,3 +114,19 @@ def test_bf16_server_stays_close_and_reports_its_precision_check(
     assert batched == pytest.approx(alone, abs=2e-3)
     assert alone == pytest.approx(exact, abs=2e-2)
     assert check["reference"] == "fp32" and 0 <= check["max_abs_diff"] < 2e-2
+
+
+@no_native_bf16
+def test_explicit_bf16_is_refused_at_once_where_the_cpu_has_no_native_bf16(
+    serving_artifact: Path, tmp_path: Path
+) -> None:
+    process = ServerProcess(serving_artifact, tmp_path, dtype="bf16", workers=2)
+    started = time.monotonic()
+    try:
+        code = process.start(wait_ready=False).process.wait(30)
+    finally:
+        process.stop()
+    logs = process.logs()
+    assert code == 2 and time.monotonic() - started < 20, logs
+    assert "SENTIMENT_DTYPE / --dtype" in logs and "no native bf16; use auto or fp32" in logs
+    assert "Started server process" not in logs  # refused before any worker started

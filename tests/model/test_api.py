@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from model import SentimentModel
-from model.runtime import resolve_device, resolve_dtype
+from model.runtime import PrecisionError, resolve_device, resolve_dtype
+from tests.precision import needs_native_bf16, pretend_cpu
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,26 @@ def test_batch_size_does_not_change_scores(model: SentimentModel, batch_size: in
     )
 
 
+@needs_native_bf16
 def test_bf16_stays_close_to_fp32(tiny_artifact: Path, model: SentimentModel) -> None:
     texts = ["a wonderful superb film", "dull boring awful", "the plot was"]
     reduced = SentimentModel.load(tiny_artifact, dtype="bf16").predict(texts)
     assert reduced == pytest.approx(model.predict(texts), abs=2e-2)
+
+
+def test_explicit_bf16_is_refused_where_the_cpu_has_no_native_bf16(
+    tiny_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pretend_cpu(monkeypatch, native_bf16=False)
+    with pytest.raises(PrecisionError, match="no native bf16.*use auto or fp32"):
+        SentimentModel.load(tiny_artifact, dtype="bf16")
+    assert SentimentModel.load(tiny_artifact, dtype="auto").dtype == "fp32"
+
+
+def test_bf16_is_taken_where_the_cpu_has_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    pretend_cpu(monkeypatch, native_bf16=True)  # decided, not run: this CPU may lack it
+    cpu = resolve_device("cpu")
+    assert resolve_dtype("auto", cpu) == "bf16" and resolve_dtype("bf16", cpu) == "bf16"
 
 
 def test_edge_inputs(model: SentimentModel) -> None:

@@ -4,8 +4,11 @@ from pathlib import Path
 import pytest
 
 from model import SentimentModel
-from service.predictor import Predictor, groups, parallelism
+from model.runtime import PrecisionError
+from service.predictor import ModelCheckFailed, Predictor, groups, parallelism
 from service.settings import load_settings
+from tests.faulty import broken_artifact
+from tests.precision import needs_native_bf16, pretend_cpu
 
 
 def cost(lengths: list[int], ends: list[int], fixed: float, per_step: float) -> float:
@@ -57,13 +60,32 @@ def test_run_keeps_input_order_and_matches_the_model(
     assert scores == pytest.approx(SentimentModel.load(tiny_artifact).predict(texts), abs=1e-6)
 
 
-def test_warm_up_and_precision_check(tiny_artifact: Path, predictor: Predictor) -> None:
+def test_warm_up_and_checks_in_fp32(predictor: Predictor) -> None:
     predictor.warm_up(1)
+    predictor.check()
     assert predictor.warmup_seconds > 0 and predictor.describe()["precision_check"] is None
+
+
+@needs_native_bf16
+def test_bf16_is_checked_against_fp32(tiny_artifact: Path) -> None:
     reduced = make(tiny_artifact, "bf16")
-    reduced.check_precision()
+    reduced.check()
     check = reduced.describe()["precision_check"]
     assert check["reference"] == "fp32" and 0 <= check["max_abs_diff"] < 0.05
+
+
+def test_explicit_bf16_is_refused_at_load_where_the_cpu_has_no_native_bf16(
+    tiny_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pretend_cpu(monkeypatch, native_bf16=False)
+    with pytest.raises(PrecisionError, match="no native bf16"):
+        make(tiny_artifact, "bf16")
+
+
+def test_a_model_that_scores_nan_fails_its_check(tiny_artifact: Path, tmp_path: Path) -> None:
+    broken = make(broken_artifact(tiny_artifact, tmp_path / "nan", "nan"), "fp32")
+    with pytest.raises(ModelCheckFailed, match="not a probability"):
+        broken.check()
 
 
 def make(artifact: Path, dtype: str) -> Predictor:

@@ -13,6 +13,7 @@ from model import SentimentModel
 from model.text import TextPipeline
 from model.vocab import PAD, UNK, Vocab
 from tests import synthetic
+from tests.precision import pretend_cpu
 from training.cli import evaluate_main, train_main
 from training.data import load_split
 from training.run import encode, span_judge
@@ -161,6 +162,24 @@ def test_a_bad_network_flag_exits_with_a_message(tmp_path: Path) -> None:
         tmp_path, "--data", str(data), "--out", str(tmp_path / "o"), "--num-layers", "0"
     )
     assert code == 2 and "num_layers must be at least 1" in err and "Traceback" not in err
+
+
+def test_explicit_bf16_is_refused_before_any_data_is_read(
+    tmp_path: Path,
+    tiny_artifact: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pretend_cpu(monkeypatch, native_bf16=False)
+    missing = str(tmp_path / "no-such-data")  # read first, it would fail with another message
+    code, err = run_train(tmp_path, "--data", missing, "--out", str(tmp_path / "o"))
+    assert code == 2 and "no such file" in err
+    code, err = run_train(
+        tmp_path, "--data", missing, "--out", str(tmp_path / "o"), "--precision", "bf16"
+    )
+    assert code == 2 and "--precision bf16" in err and "no native bf16; use auto or fp32" in err
+    code = evaluate_main(["--model", str(tiny_artifact), "--data", missing, "--dtype", "bf16"])
+    assert code == 2 and "--dtype bf16" in capsys.readouterr().err
 
 
 def test_evaluate_on_a_missing_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ import torch
 from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
+from tests.precision import needs_native_bf16, pretend_cpu
 from training.errors import UserError
 from training.loop import Encoded, TrainConfig, bucketed_batches, config_dict, fit
 
@@ -106,11 +107,21 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     assert result.best_accuracy == max(r["val_accuracy"] for r in result.history)
 
 
+@needs_native_bf16
 def test_bf16_autocast_trains(tmp_path: Path) -> None:
     cfg = TrainConfig(epochs=2, batch_size=8, device="cpu", precision="bf16")
     model = new_model()
     fit(model, data(32, 0), data(8, 1), cfg, tmp_path, run_id="x")
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay fp32
+
+
+def test_explicit_bf16_is_refused_where_the_cpu_has_no_native_bf16(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pretend_cpu(monkeypatch, native_bf16=False)
+    cfg = TrainConfig(epochs=1, batch_size=8, device="cpu", precision="bf16")
+    with pytest.raises(UserError, match="no native bf16; use auto or fp32"):
+        fit(new_model(), data(16, 0), data(8, 1), cfg, tmp_path, run_id="x")
 
 
 def test_bad_settings() -> None:
