@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from model.artifact import Artifact, load_artifact
+from model.batching import every, in_length_order, pad_batch
 from model.runtime import autocast, resolve_device, resolve_dtype
 from model.text import TextPipeline
 
@@ -19,17 +20,6 @@ BUNDLED_NAME = "imdb-bilstm"
 def bundled_model_path() -> Path:
     """The artifact shipped inside the package, found in a source tree and a wheel alike."""
     return Path(str(resources.files("model") / "bundled" / BUNDLED_NAME))
-
-
-def pad_batch(
-    id_lists: Sequence[Sequence[int]], pad_index: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids [batch, longest] and lengths [batch], both int64."""
-    lengths = torch.tensor([len(ids) for ids in id_lists], dtype=torch.int64)
-    ids = torch.full((len(id_lists), int(lengths.max())), pad_index, dtype=torch.int64)
-    for row, seq in enumerate(id_lists):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.int64)
-    return ids, lengths
 
 
 class SentimentModel:
@@ -93,23 +83,15 @@ class SentimentModel:
 
     def score_encoded(self, id_lists: Sequence[Sequence[int]], batch_size: int = 64) -> list[float]:
         """P(positive) for encoded texts, in input order, in batches of `batch_size` by length."""
-        return self.score_by_length(
-            id_lists,
-            lambda lengths: list(range(batch_size, len(lengths), batch_size)) + [len(lengths)],
-        )
+        return self.score_by_length(id_lists, every(batch_size))
 
     def score_by_length(
         self, id_lists: Sequence[Sequence[int]], cut: Callable[[list[int]], list[int]]
     ) -> list[float]:
         """P(positive) for encoded texts, in input order. The texts are sorted by length and
-        scored in the groups that `cut` ends: given the sorted lengths, it returns the end index
-        of each group, the last being their count."""
-        order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
+        scored in the groups that `cut` ends (model.batching.in_length_order)."""
         scores = [0.0] * len(id_lists)
-        start = 0
-        for end in cut([len(id_lists[i]) for i in order]):
-            rows = order[start:end]
+        for rows in in_length_order([len(ids) for ids in id_lists], cut):
             for i, p in zip(rows, self.score_ids([id_lists[i] for i in rows]), strict=True):
                 scores[i] = p
-            start = end
         return scores

@@ -11,8 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from model.api import SentimentModel, pad_batch
+from model.api import SentimentModel
 from model.artifact import load_artifact, save_artifact
+from model.batching import pad_batch
 from model.vocab import Vocab
 from training.errors import UserError
 

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from model.api import pad_batch
+from model.batching import pad_batch
 from model.runtime import PrecisionError, autocast, resolve_device, resolve_dtype
 from model.vocab import Vocab
 from training.checkpoint import load_checkpoint, save_checkpoint

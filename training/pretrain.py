@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from model.api import pad_batch
+from model.batching import pad_batch
 from model.network import LockedDropout, SentimentLSTM, reverse_within_lengths
 from model.runtime import autocast, resolve_device
 from training.checkpoint import load_checkpoint, save_checkpoint

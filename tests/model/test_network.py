@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model.api import pad_batch
+from model.batching import pad_batch
 from model.config import POOLINGS, ModelConfig
 from model.network import SentimentLSTM, init_embedding, reverse_within_lengths
 from training.export import script
