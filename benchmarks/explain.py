@@ -32,7 +32,7 @@ from benchmarks.loadgen import encode_requests, load
 from benchmarks.serving import HOST, ROOT, start
 from benchmarks.texts import DEFAULT_IMDB, load_texts
 from model import bundled_model_path, load_artifact
-from model.explain import supports_explanations
+from model.attribution import supports_explanations
 from model.runtime import resolve_device, resolve_dtype
 from service.settings import usable_cpus
 

@@ -1,4 +1,4 @@
-"""The cost model behind the service's length grouping (service/predictor.py), measured.
+"""The cost model behind the service's length grouping (service/engine/grouping.py), measured.
 
     python -m benchmarks.grouping [--model DIR] [--dtype bf16] [--threads 1]
 
@@ -9,7 +9,7 @@ L, as the service runs it (one torch thread per batch, bf16 where the CPU has it
 
 by least squares on relative error (each pass counts alike, whatever its size). In units of
 one token-step (c), a pass costs FIXED = a / c before it starts and PER_STEP = b / c more per
-time step than its tokens: the two constants of service.predictor.groups().
+time step than its tokens: the two constants of service.engine.grouping.groups().
 """
 
 from __future__ import annotations

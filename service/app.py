@@ -16,14 +16,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from starlette.routing import Route
 
-from service import errors, explain, explainer, logs, metrics, page, predict, routes
-from service.batcher import Batcher
-from service.explain import ExplainEndpoint
-from service.middleware import ObservabilityMiddleware
-from service.predict import PredictEndpoint
-from service.schemas import request_schema
+from service import logs, metrics
+from service.engine import explain_queue
+from service.engine.batcher import Batcher
+from service.http import errors, explain, predict, routes
+from service.http.middleware import ObservabilityMiddleware
+from service.http.schemas import request_schema
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("service")
@@ -35,10 +34,10 @@ FAILED_STOP_DELAY_S = 1.0
 @dataclass
 class ServiceState:
     settings: Settings
-    predictor: Any = None  # service.predictor.Predictor, imported lazily with torch
+    scorer: Any = None  # service.engine.scorer.Scorer, imported lazily with torch
     batcher: Batcher | None = None
     torch_pool: ThreadPoolExecutor | None = None
-    explanations: explainer.Explanations | None = None  # POST /explain's queue, or why not
+    explanations: explain_queue.Explanations | None = None  # POST /explain's queue, or why not
     ready: bool = False
     draining: bool = False
     failure: str | None = None  # why start-up failed: this worker cannot serve and is stopping
@@ -61,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # torch loads here, not at import
-        from service.predictor import Predictor, init_inference_thread, parallelism
+        from service.engine.scorer import Scorer
+        from service.engine.threads import init_inference_thread, parallelism
 
         # Every torch call runs on these threads, each set up for torch once: load, warm-up,
         # precision check, inference. Torch work issued from a thread that was not set up
@@ -77,14 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         # A model that cannot load stops start-up here; uvicorn exits with the traceback.
         try:
-            state.predictor = await loop.run_in_executor(
-                state.torch_pool, Predictor, settings, parallel
-            )
+            state.scorer = await loop.run_in_executor(state.torch_pool, Scorer, settings, parallel)
         except Exception as exc:
             log.critical("start-up failed while loading the model: %s: %s", type(exc).__name__, exc)
             raise
         state.batcher = Batcher(
-            state.predictor,
+            state.scorer,
             settings.max_batch_size,
             settings.max_batch_wait_ms / 1000,
             settings.queue_capacity,
@@ -93,19 +91,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         state.batcher.start()
         # Its own queue and threads, loaded and warmed up here; 501 for old artifacts.
-        state.explanations = await explainer.start(settings, state.predictor)
-        info = state.predictor.describe()
-        metrics.MODEL_INFO.labels(state.predictor.version, info["device"], info["dtype"]).set(1)
-        metrics.set_reference(
-            state.predictor.version, state.predictor.model.metadata.get("reference")
-        )
+        state.explanations = await explain_queue.start_explanations(settings, state.scorer)
+        info = state.scorer.serving_info()
+        metrics.MODEL_INFO.labels(state.scorer.version, info["device"], info["dtype"]).set(1)
+        metrics.set_reference(state.scorer.version, state.scorer.model.metadata.get("reference"))
         _on_sigterm(lambda: setattr(state, "draining", True))
         _spawn(state, _warm_up(state))
         if metrics.MULTIPROCESS:
             _spawn(state, _report_worker())
         log.info(
             "serving %s on %s in %s: %d batches at once, %d torch threads each",
-            state.predictor.version,
+            state.scorer.version,
             info["device"],
             info["dtype"],
             info["inference_threads"],
@@ -134,11 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = state
     errors.install(app)
-    app.router.routes.append(Route("/predict", PredictEndpoint(), methods=["POST"]))
-    app.router.routes.append(Route("/explain", ExplainEndpoint(), methods=["POST"]))
-    app.include_router(routes.router)
-    app.include_router(page.router)
-    app.add_middleware(ObservabilityMiddleware, max_body_bytes=settings.max_body_bytes)
+    routes.install(app)
+    app.add_middleware(
+        ObservabilityMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        routes=routes.paths(app),
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -173,13 +170,11 @@ async def _warm_up(state: ServiceState) -> None:
     """Warm the model up and check it on the built-in samples, then report ready. If either
     fails, the worker can never serve: it says why, fails its probes and stops (a worker left
     "loading" for ever would be neither restarted nor routed around)."""
-    predictor = state.predictor
+    scorer = state.scorer
     loop = asyncio.get_running_loop()
     try:
-        await loop.run_in_executor(
-            state.torch_pool, predictor.warm_up, state.settings.warmup_rounds
-        )
-        await loop.run_in_executor(state.torch_pool, predictor.check)
+        await loop.run_in_executor(state.torch_pool, scorer.warm_up, state.settings.warmup_rounds)
+        await loop.run_in_executor(state.torch_pool, scorer.check)
     except Exception as exc:  # noqa: BLE001 - every failure here is fatal to the worker
         _fail_start_up(state, f"{type(exc).__name__}: {exc}")
         return
@@ -190,7 +185,7 @@ async def _warm_up(state: ServiceState) -> None:
     gc.freeze()
     state.ready = not state.draining
     metrics.READY.set(1 if state.ready else 0)
-    log.info("ready after %.2fs of warm-up", predictor.warmup_seconds)
+    log.info("ready after %.2fs of warm-up", scorer.warmup_seconds)
 
 
 def _fail_start_up(state: ServiceState, reason: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
-from service.http import HeaderDeadlineProtocol
+from service.http.protocol import HeaderDeadlineProtocol
 from service.settings import Settings, SettingsError, get_settings, load_settings
 
 

@@ -22,22 +22,11 @@ from prometheus_client import (
     multiprocess,
 )
 
+from model.drift import SCORE_BUCKETS, TOKEN_BUCKETS, UNKNOWN_SHARE_BUCKETS
+
 disable_created_metrics()  # the *_created series double the output and no dashboard reads them
 
 PREFIX = "sentiment"
-ROUTES = (
-    "/predict",
-    "/healthz",
-    "/readyz",
-    "/model",
-    "/metrics",
-    "/docs",
-    "/openapi.json",
-    "/explain",
-    "/",
-    "/static/page.css",
-    "/static/page.js",
-)
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # prometheus_client's own switch
 
 # Latency buckets: from sub-millisecond health checks to requests that wait out a 10 s timeout.
@@ -84,12 +73,6 @@ INFERENCE_DURATION = Histogram(
 BATCH_SIZE = Histogram(
     f"{PREFIX}_batch_size", "Texts per batch", buckets=tuple(2.0**i for i in range(13))
 )
-# Drift buckets: the same as model.drift's, in which training records the reference
-# distributions of the validation split (tests/service/test_drift_metrics.py checks they agree;
-# importing model here would load torch with the metrics).
-SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
-UNKNOWN_SHARE_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
-TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 512, 800, 1024, 2048)
 TOKENS_PER_TEXT = Histogram(
     f"{PREFIX}_tokens_per_text",
     "Tokens the network reads per text (after truncation)",
@@ -112,7 +95,7 @@ MODEL_INFO = Gauge(
     ["version", "device", "dtype"],
     multiprocess_mode="max",
 )
-# Drift, live (/predict's texts, observed by service.predictor) and reference (the artifact's
+# Drift, live (/predict's texts, observed by service.engine.scorer) and reference (the artifact's
 # validation split, from its metadata; absent for artifacts that do not record one).
 SCORE = Histogram(
     f"{PREFIX}_score", "P(positive) of each text /predict scored", buckets=SCORE_BUCKETS
@@ -189,11 +172,6 @@ WORKER_RSS = Gauge(
 WORKER_CPU = Gauge(
     f"{PREFIX}_worker_cpu_seconds", "CPU time used by each worker", multiprocess_mode="liveall"
 )
-
-
-def route_label(path: str) -> str:
-    """The route as a bounded label: known paths as themselves, everything else 'other'."""
-    return path if path in ROUTES else "other"
 
 
 def set_reference(version: str, reference: dict | None) -> None:

@@ -80,8 +80,8 @@ class Settings(BaseSettings):
         description="comma-separated; when set, /predict, /explain and /model need one",
     )
 
-    # POST /explain (service/explain.py): its own queue, threads and limits, so that explanations,
-    # tens of forward and backward passes each, never take what /predict needs.
+    # POST /explain (service/http/explain.py): its own queue, threads and limits, so that
+    # explanations, tens of forward and backward passes each, never take what /predict needs.
     explain_max_texts: int = Field(8, ge=1, description="texts per /explain request")
     explain_max_tokens: int = Field(
         800, ge=1, description="tokens the model reads per explained text; more get 422"
@@ -154,10 +154,11 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise SettingsError(describe(exc)) from exc
+        raise SettingsError(validation_messages(exc)) from exc
 
 
-def describe(exc: ValidationError) -> str:
+def validation_messages(exc: ValidationError) -> str:
+    """One line per invalid setting, naming its environment variable and its flag."""
     lines = []
     for error in exc.errors():
         message = error["msg"].removeprefix("Value error, ")

@@ -45,7 +45,7 @@ def test_the_wheel_carries_the_artifact(wheel: Path) -> None:
     for name in ("model.pt", "vocab.json", "metadata.json"):
         assert f"model/bundled/imdb-bilstm/{name}" in names
     for name in ("index.html", "page.css", "page.js"):  # the page at GET /
-        assert f"service/static/{name}" in names
+        assert f"service/http/static/{name}" in names
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 
 

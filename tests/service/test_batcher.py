@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-import service.batcher as batcher_module
-from service.batcher import (
-    Batcher,
+import service.engine.batcher as batcher_module
+from service.engine.batcher import Batcher
+from service.engine.jobs import (
     BatcherClosed,
     BatcherFailed,
     DeadlineExceeded,

@@ -10,7 +10,8 @@ from prometheus_client import REGISTRY
 
 from model import drift
 from service import metrics
-from service.predictor import Predictor, parallelism
+from service.engine.scorer import Scorer
+from service.engine.threads import parallelism
 from service.settings import load_settings
 
 
@@ -32,16 +33,16 @@ def sample(name: str, **labels: str) -> float:
 
 def test_every_scored_text_feeds_the_live_histograms(tiny_artifact: Path) -> None:
     settings = load_settings(model=tiny_artifact, dtype="fp32", torch_threads=1)
-    predictor = Predictor(settings, parallelism(settings))
+    scorer = Scorer(settings, parallelism(settings))
     texts = ["a wonderful superb film", "zzqx blorp film", "dull"]
-    ids = predictor.prepare(texts)
+    ids = scorer.prepare(texts)
     before = {
         "count": sample("sentiment_score_count"),
         "sum": sample("sentiment_score_sum"),
         "share": sample("sentiment_unknown_token_share_sum"),
         "clean": sample("sentiment_unknown_token_share_bucket", le="0.0"),
     }
-    scores = predictor.run(ids)
+    scores = scorer.run(ids)
     assert sample("sentiment_score_count") - before["count"] == 3
     assert sample("sentiment_score_sum") - before["sum"] == pytest.approx(sum(scores))
     shares = [drift.unknown_share(i) for i in ids]

@@ -1,5 +1,5 @@
 """Faults injected into the real app, served by uvicorn on a loopback port in this process: a
-predictor that raises on one text, one that hangs, and a batcher that dies."""
+scorer that raises on one text, one that hangs, and a batcher that dies."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
-import service.predictor as predictor_module
+import service.engine.scorer as scorer_module
 from service.app import create_app
 from service.settings import Settings
 from tests.e2e.server import free_port
@@ -23,8 +23,8 @@ class Fatal(BaseException):
     """Not an Exception: what isolation cannot catch, as a consumer's own bug might be."""
 
 
-class Faulty(predictor_module.Predictor):
-    """The real predictor, except on texts that contain a trigger word."""
+class Faulty(scorer_module.Scorer):
+    """The real scorer, except on texts that contain a trigger word."""
 
     release = threading.Event()
 
@@ -55,7 +55,7 @@ POISON, HANG = 999_999, 999_998
 def app_server(
     serving_artifact: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, object]]:
-    monkeypatch.setattr(predictor_module, "Predictor", Faulty)
+    monkeypatch.setattr(scorer_module, "Scorer", Faulty)
     Faulty.release.clear()
     settings = Settings(
         model=serving_artifact,
@@ -114,7 +114,7 @@ async def test_a_hung_model_fails_requests_at_their_deadline(
     app_server: tuple[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, _ = app_server
-    monkeypatch.setattr("service.batcher.STALL_AFTER_S", 3.0)
+    monkeypatch.setattr("service.engine.batcher.STALL_AFTER_S", 3.0)
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         began = time.monotonic()
         hung = await client.post("/predict", json={"text": "hang-here"})

@@ -1,100 +1,30 @@
-"""The model side of the service: tokenize, group by length, run the network. Only this module
-(and `model`) imports torch."""
+"""The model side of the service: the batcher's backend. It tokenizes, groups by length
+(service.engine.grouping) and runs the network; it warms the model up and checks it on the
+built-in samples before the service reports ready."""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from model.api import SentimentModel
-from model.runtime import resolve_device
 from service import metrics, samples
-from service.settings import Settings, usable_cpus
+from service.engine.grouping import groups
+from service.engine.threads import Parallelism
+from service.settings import Settings
 
-log = logging.getLogger("service.predictor")
-
-# Cost of one forward pass over n texts padded to length L, in units of one token-step:
-#   FIXED + L * (PER_STEP + n)
-# A pass costs as much as a couple of hundred padded token-steps before it starts, and each time
-# step about two token-steps more than its tokens. Splitting a batch pays these again; padding
-# pays for every padded position. The split that minimises the sum is found exactly (groups()).
-# `python -m benchmarks.grouping` fits the two on the bundled network (hidden 256, bf16, one
-# torch thread, 2-core AMX CPU): FIXED 208-230 and PER_STEP 1.86-1.93 over two runs, the fit
-# within 33% of every pass. The values below come from an earlier such fit; under the new one,
-# the groups they choose for batches of 64 IMDB texts (long, short, half and half) cost at most
-# 2% more than the groups the new values would choose.
-FIXED_COST = 150.0
-PER_STEP_COST = 1.5
-
-
-def groups(
-    lengths: Sequence[int], fixed: float = FIXED_COST, per_step: float = PER_STEP_COST
-) -> list[int]:
-    """Where to cut texts sorted by length into batches of least total cost.
-
-    lengths must be sorted ascending; returns the end index of each group (the last is len).
-    Dynamic programming over contiguous groups: best[j] = min_i best[i] + cost(i..j).
-    """
-    n = len(lengths)
-    if n == 0:
-        return []
-    lens = np.asarray(lengths, dtype=np.float64)
-    best = np.zeros(n + 1)
-    cut = np.zeros(n + 1, dtype=np.int64)
-    for j in range(1, n + 1):
-        starts = np.arange(j)  # group = texts[i:j], its longest is lens[j - 1]
-        costs = best[:j] + fixed + lens[j - 1] * (per_step + (j - starts))
-        cut[j] = int(np.argmin(costs))
-        best[j] = costs[cut[j]]
-    ends = []
-    j = n
-    while j > 0:
-        ends.append(j)
-        j = int(cut[j])
-    return ends[::-1]
-
-
-# On CPU, batches run side by side, each on one inference thread with few intra-op threads:
-# on 2 CPUs, two batches on one torch thread each scored 25-56% more texts per second than one
-# batch at a time on two torch threads, which spend much of their time synchronising (two runs
-# of python -m benchmarks.threads --concurrency). Beyond four, batches would get small; larger
-# machines give each of the four more intra-op threads instead.
-MAX_CONCURRENT_BATCHES = 4
-
-
-@dataclass(frozen=True)
-class Parallelism:
-    batches: int  # batches that run at once, each on its own inference thread
-    torch_threads: int  # intra-op threads of each of those
-
-
-def parallelism(settings: Settings) -> Parallelism:
-    """The CPUs this process may use (shared among workers), split so that batches x threads
-    never exceeds them. A GPU runs one batch at a time."""
-    cpus = max(1, usable_cpus() // settings.workers)
-    if resolve_device(settings.device).type == "cuda":
-        return Parallelism(settings.inference_threads or 1, settings.torch_threads or cpus)
-    batches = settings.inference_threads or min(cpus, MAX_CONCURRENT_BATCHES)
-    return Parallelism(batches, settings.torch_threads or max(1, cpus // batches))
-
-
-def init_inference_thread(torch_threads: int) -> None:
-    """Each inference thread's own torch thread count (OpenMP keeps it per thread)."""
-    torch.set_num_threads(torch_threads)
+log = logging.getLogger("service.scorer")
 
 
 class ModelCheckFailed(Exception):
     """The model failed a check on the built-in samples; the message says which and how."""
 
 
-class Predictor:
+class Scorer:
     """The batcher's backend: prepare() tokenizes, run() scores. Both run on worker threads;
     run() may run on several at once, one batch each (TorchScript modules are reentrant)."""
 
@@ -167,7 +97,8 @@ class Predictor:
             self.precision_max_abs_diff,
         )
 
-    def describe(self) -> dict[str, Any]:
+    def serving_info(self) -> dict[str, Any]:
+        """For GET /model: where and how the model runs, its warm-up and precision check."""
         return {
             "device": str(self.model.device),
             "dtype": self.model.dtype,

@@ -11,9 +11,10 @@ has gone (future cancelled) are skipped; entries past their deadline fail with
 DeadlineExceeded.
 
 The backend is anything with `prepare(texts) -> items` and `run(items) -> scores`, both called
-on worker threads; the unit tests use a fake one. This module does not import torch.
+on worker threads; the unit tests use a fake one. This module does not import torch. Entries and
+the exceptions their futures end with are in service.engine.jobs.
 
-A text that fails fails alone (service.isolation): when the backend raises, the batch is
+A text that fails fails alone (service.engine.isolation): when the backend raises, the batch is
 retried in smaller pieces, and only the texts that still fail get TextFailed (logged with their
 request id, never their text); their batch-mates get their scores and the consumer goes on.
 `health()` tells whether texts can still be served: not if the consumer has stopped (it logs
@@ -30,54 +31,23 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from service import metrics
-from service.isolation import Backend, Failure, prepare_each, run_each
+from service.engine.isolation import Backend, Failure, prepare_each, run_each
+from service.engine.jobs import (
+    BatcherClosed,
+    BatcherFailed,
+    Entry,
+    QueueFull,
+    TextFailed,
+    still_wanted,
+)
 
 log = logging.getLogger("service.batcher")
 # A backend call running longer than this is stuck: a batch of 64 texts of 800 tokens takes a
 # few seconds on a CPU, not a minute. health() then reports the process as unable to serve.
 STALL_AFTER_S = 60.0
-
-
-class QueueFull(Exception):
-    """The queue cannot take the request's texts: answer 503 with Retry-After."""
-
-
-class DeadlineExceeded(Exception):
-    """The text waited past its request's deadline: answer 504."""
-
-
-class BatcherClosed(Exception):
-    """The service is shutting down and did not get to this text: answer 503."""
-
-
-class BatcherFailed(Exception):
-    """The consumer has stopped; nothing can be served until the process restarts: 503."""
-
-
-class TextFailed(Exception):
-    """The backend failed on this text alone (its batch-mates were served): answer 500."""
-
-
-@dataclass(eq=False)
-class Entry:
-    text: str
-    future: asyncio.Future[Any]  # a score here; an explanation on the explanation queue
-    enqueued: float
-    deadline: float
-    request_id: str = "-"
-    # Filled in when the entry's batch runs, for the timing headers.
-    queue_seconds: float = 0.0
-    tokenize_seconds: float = 0.0
-    inference_seconds: float = 0.0
-    batch_size: int = 0
-    tokens: int = 0
-
-    def live(self) -> bool:
-        return not self.future.done()
 
 
 class Batcher:
@@ -230,7 +200,7 @@ class Batcher:
             kept = [
                 (e, item)
                 for e, item in zip(batch, prepared, strict=True)
-                if not isinstance(item, Failure) and self._still_wanted(e, now)
+                if not isinstance(item, Failure) and still_wanted(e, now, metrics.REJECTED)
             ]
             self._in_hand = []
             if not kept:
@@ -292,19 +262,9 @@ class Batcher:
     def _pop_wanted(self, now: float) -> Entry | None:
         while self._queue:
             entry = self._queue.popleft()
-            if self._still_wanted(entry, now):
+            if still_wanted(entry, now, metrics.REJECTED):
                 return entry
         return None
-
-    def _still_wanted(self, entry: Entry, now: float) -> bool:
-        if not entry.live():  # the caller has gone (cancelled) or already failed
-            metrics.REJECTED.labels("client_gone").inc()
-            return False
-        if now > entry.deadline:
-            metrics.REJECTED.labels("deadline").inc()
-            entry.future.set_exception(DeadlineExceeded("the request waited past its deadline"))
-            return False
-        return True
 
     async def _run(
         self, batch: list[Entry], items: list[Any], closed: float, tokenize_seconds: float

@@ -1,4 +1,4 @@
-"""The HTTP routes other than POST /predict (service/predict.py). They never touch torch."""
+"""The probes (/healthz, /readyz), /model and /metrics."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service import metrics
-from service.auth import authorize
-from service.errors import ERROR_RESPONSES, RETRY_AFTER_S, json_response, not_ready
+from service.http.auth import authorize
+from service.http.errors import ERROR_RESPONSES, RETRY_AFTER_S, json_response, not_ready
 
 router = APIRouter()
 
@@ -68,11 +68,11 @@ async def readyz(request: Request) -> Response:
 async def model_info(request: Request) -> Response:
     state = _state(request)
     authorize(request.headers.get("authorization", ""), state.settings.api_keys)
-    if state.predictor is None:
+    if state.scorer is None:
         raise not_ready(state.status)
     s = state.settings
     serving = {
-        **state.predictor.describe(),
+        **state.scorer.serving_info(),
         "max_batch_size": s.max_batch_size,
         "max_batch_wait_ms": s.max_batch_wait_ms,
         "queue_capacity": s.queue_capacity,
@@ -82,12 +82,12 @@ async def model_info(request: Request) -> Response:
         "max_body_bytes": s.max_body_bytes,
         "workers": s.workers,
         "status": state.status,
-        "explain": state.explanations.describe() if state.explanations else None,
+        "explain": state.explanations.info() if state.explanations else None,
     }
     return json_response(
         {
-            "model_version": state.predictor.version,
-            "metadata": state.predictor.model.metadata,
+            "model_version": state.scorer.version,
+            "metadata": state.scorer.model.metadata,
             "serving": serving,
         }
     )

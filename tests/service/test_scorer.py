@@ -5,7 +5,9 @@ import pytest
 
 from model import SentimentModel
 from model.runtime import PrecisionError
-from service.predictor import ModelCheckFailed, Predictor, groups, parallelism
+from service.engine.grouping import groups
+from service.engine.scorer import ModelCheckFailed, Scorer
+from service.engine.threads import parallelism
 from service.settings import load_settings
 from tests.faulty import broken_artifact
 from tests.precision import needs_native_bf16, pretend_cpu
@@ -48,29 +50,27 @@ def test_similar_lengths_share_one_pass_and_outliers_get_their_own() -> None:
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_artifact: Path) -> Predictor:
+def scorer(tiny_artifact: Path) -> Scorer:
     return make(tiny_artifact, "fp32")
 
 
-def test_run_keeps_input_order_and_matches_the_model(
-    predictor: Predictor, tiny_artifact: Path
-) -> None:
+def test_run_keeps_input_order_and_matches_the_model(scorer: Scorer, tiny_artifact: Path) -> None:
     texts = ["great " * n + "film" for n in (40, 1, 7, 60, 2, 30)] + ["dull"]
-    scores = predictor.run(predictor.prepare(texts))
+    scores = scorer.run(scorer.prepare(texts))
     assert scores == pytest.approx(SentimentModel.load(tiny_artifact).predict(texts), abs=1e-6)
 
 
-def test_warm_up_and_checks_in_fp32(predictor: Predictor) -> None:
-    predictor.warm_up(1)
-    predictor.check()
-    assert predictor.warmup_seconds > 0 and predictor.describe()["precision_check"] is None
+def test_warm_up_and_checks_in_fp32(scorer: Scorer) -> None:
+    scorer.warm_up(1)
+    scorer.check()
+    assert scorer.warmup_seconds > 0 and scorer.serving_info()["precision_check"] is None
 
 
 @needs_native_bf16
 def test_bf16_is_checked_against_fp32(tiny_artifact: Path) -> None:
     reduced = make(tiny_artifact, "bf16")
     reduced.check()
-    check = reduced.describe()["precision_check"]
+    check = reduced.serving_info()["precision_check"]
     assert check["reference"] == "fp32" and 0 <= check["max_abs_diff"] < 0.05
 
 
@@ -88,9 +88,9 @@ def test_a_model_that_scores_nan_fails_its_check(tiny_artifact: Path, tmp_path: 
         broken.check()
 
 
-def make(artifact: Path, dtype: str) -> Predictor:
+def make(artifact: Path, dtype: str) -> Scorer:
     settings = load_settings(model=artifact, dtype=dtype, torch_threads=1)
-    return Predictor(settings, parallelism(settings))
+    return Scorer(settings, parallelism(settings))
 
 
 @pytest.mark.parametrize(
@@ -109,8 +109,8 @@ def make(artifact: Path, dtype: str) -> Predictor:
 def test_parallelism_never_oversubscribes(
     monkeypatch: pytest.MonkeyPatch, cpus: int, settings: dict, expected: tuple[int, int]
 ) -> None:
-    import service.predictor as predictor_module
+    import service.engine.threads as threads_module
 
-    monkeypatch.setattr(predictor_module, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(threads_module, "usable_cpus", lambda: cpus)
     chosen = parallelism(load_settings(device="cpu", **settings))
     assert (chosen.batches, chosen.torch_threads) == expected

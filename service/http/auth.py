@@ -7,7 +7,7 @@ import hmac
 
 from pydantic import SecretStr
 
-from service.errors import ApiError
+from service.http.errors import ApiError
 
 
 def authorize(authorization: str, keys: list[SecretStr]) -> None:

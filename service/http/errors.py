@@ -14,7 +14,13 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from service.batcher import BatcherClosed, BatcherFailed, DeadlineExceeded, QueueFull, TextFailed
+from service.engine.jobs import (
+    BatcherClosed,
+    BatcherFailed,
+    DeadlineExceeded,
+    QueueFull,
+    TextFailed,
+)
 
 log = logging.getLogger("service")
 RETRY_AFTER_S = "1"

@@ -29,7 +29,7 @@ class Failure:
     error: str  # e.g. "UnicodeEncodeError at tokenizer.pyx:173 in _tokenize_affixes"
 
 
-def describe(exc: BaseException) -> str:
+def where_raised(exc: BaseException) -> str:
     """The exception's type and where it was raised, without its message."""
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
@@ -46,7 +46,7 @@ def prepare_each(backend: Backend, texts: list[str]) -> list[Any]:
         return _checked(backend.prepare(texts), len(texts), "prepare")
     except Exception as exc:  # noqa: BLE001 - any failure of the backend is retried text by text
         if len(texts) == 1:
-            return [Failure("prepare", describe(exc))]
+            return [Failure("prepare", where_raised(exc))]
     return [item for text in texts for item in prepare_each(backend, [text])]
 
 
@@ -56,7 +56,7 @@ def run_each(backend: Backend, items: list[Any]) -> list[float | Failure]:
         return list(_checked(backend.run(items), len(items), "run"))
     except Exception as exc:  # noqa: BLE001 - any failure of the backend is narrowed down
         if len(items) == 1:
-            return [Failure("run", describe(exc))]
+            return [Failure("run", where_raised(exc))]
     half = len(items) // 2
     return run_each(backend, items[:half]) + run_each(backend, items[half:])
 

@@ -1,11 +1,6 @@
-"""POST /predict: the hot route, as a bare ASGI endpoint in the app's router.
-
-FastAPI's request machinery (dependency solving, Request objects, response validation) cost
-about 60 us of event-loop time per request here, a quarter of the loop's whole budget for a
-short text (benchmarks/loopcost.py). This endpoint skips it and keeps everything else:
-Starlette routing (so GET /predict is a 405), the exception handlers (ApiError -> JSON), and the
-outer middleware (request id, metrics, access log). FastAPI documents it through `doc_route()`.
-"""
+"""What the two bare ASGI endpoints (/predict and /explain) share: the opening of a request
+(API key, readiness, the body within its deadline), waiting for the engine's futures while
+watching for the client to leave, and the JSON response with the timing headers."""
 
 from __future__ import annotations
 
@@ -14,65 +9,31 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
-from service import metrics
-from service.auth import authorize
-from service.batcher import DeadlineExceeded
-from service.errors import ERROR_RESPONSES, ApiError, from_batcher, not_ready
-from service.schemas import BatchPrediction, PredictRequest, SinglePrediction, label, parse_predict
+from service.engine.jobs import DeadlineExceeded
+from service.http.auth import authorize
+from service.http.errors import ApiError, from_batcher, not_ready
 
 JSON = b"application/json"
-_POSITIVE, _NEGATIVE = (
-    metrics.PREDICTIONS.labels("positive"),
-    metrics.PREDICTIONS.labels("negative"),
-)
 
 
-class PredictEndpoint:
-    """An ASGI app (an object, so Starlette's Route passes it scope, receive and send)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["app"].state.service
-        headers = dict(scope["headers"])
-        authorize(headers.get(b"authorization", b"").decode("latin-1"), state.settings.api_keys)
-        if not state.ready or state.draining:
-            raise not_ready(state.status)
-        settings = state.settings
-        body = await read_body(receive, settings.read_timeout_s)
-        content_type = headers.get(b"content-type", b"").decode("latin-1") or None
-        texts, single = parse_predict(body, content_type, settings)
-        scope["state"]["texts"] = len(texts)
-        try:
-            entries = state.batcher.submit(
-                texts, settings.request_timeout_s, scope["state"]["request_id"]
-            )
-        except Exception as exc:
-            raise from_batcher(exc) from exc
-        scores = await wait_for_all(
-            [e.future for e in entries], receive, settings.request_timeout_s
-        )
-        labels = [label(s) for s in scores]
-        positives = labels.count("positive")
-        _POSITIVE.inc(positives)
-        _NEGATIVE.inc(len(labels) - positives)
-        scope["state"]["batch_size"] = max(e.batch_size for e in entries)
-        version = state.predictor.version
-        if single:
-            payload: dict[str, Any] = {
-                "label": labels[0],
-                "score": scores[0],
-                "model_version": version,
-            }
-        else:
-            payload = {
-                "predictions": [
-                    {"label": n, "score": s} for n, s in zip(labels, scores, strict=True)
-                ],
-                "model_version": version,
-            }
-        await send_json(send, payload, timing_headers(entries))
+async def open_request(
+    scope: Scope, receive: Receive, admit: Callable[[Any], None] | None = None
+) -> tuple[Any, bytes, str | None]:
+    """(service state, body, content type) of a request that may be served: 401 without a
+    valid API key, 503 unless ready, then `admit(state)` (which may raise its own ApiError),
+    then the body (408 if it is late)."""
+    state = scope["app"].state.service
+    headers = dict(scope["headers"])
+    authorize(headers.get(b"authorization", b"").decode("latin-1"), state.settings.api_keys)
+    if not state.ready or state.draining:
+        raise not_ready(state.status)
+    if admit is not None:
+        admit(state)
+    body = await read_body(receive, state.settings.read_timeout_s)
+    content_type = headers.get(b"content-type", b"").decode("latin-1") or None
+    return state, body, content_type
 
 
 async def read_body(receive: Receive, timeout_s: float) -> bytes:
@@ -186,45 +147,3 @@ def timing_headers(entries: Sequence[Any]) -> list[tuple[bytes, bytes]]:
         (b"x-inference-time", f"{max(e.inference_seconds for e in entries) * 1000:.2f}".encode()),
         (b"x-batch-size", str(max(e.batch_size for e in entries)).encode()),
     ]
-
-
-async def _documented(
-    body: PredictRequest,
-) -> SinglePrediction | BatchPrediction:  # pragma: no cover
-    """Score one text (`text`) or several (`texts`, answered in input order).
-
-    `score` is P(positive) in [0, 1]; `label` is positive at 0.5 and above. Texts of concurrent
-    requests are batched together; a text's score does not depend on its batch-mates.
-    """
-    raise NotImplementedError("documentation only; PredictEndpoint serves POST /predict")
-
-
-def doc_route() -> APIRoute:
-    """POST /predict as FastAPI would declare it, for the OpenAPI schema and /docs only."""
-    return APIRoute(
-        "/predict",
-        _documented,
-        methods=["POST"],
-        summary="Score one text or a list of texts",
-        response_model=SinglePrediction | BatchPrediction,
-        responses=ERROR_RESPONSES,
-        openapi_extra={"requestBody": REQUEST_BODY},
-    )
-
-
-# The request body of /predict and /explain, for the OpenAPI schema (service.schemas has the
-# schema itself, with this server's limits).
-REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {"$ref": "#/components/schemas/PredictRequest"},
-            "examples": {
-                "one text": {"value": {"text": "A wonderful film."}},
-                "several texts": {
-                    "value": {"texts": ["A wonderful film.", "Dull and far too long."]}
-                },
-            },
-        }
-    },
-}

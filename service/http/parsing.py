@@ -1,5 +1,5 @@
-"""The /predict contract: request and response models (for validation and the OpenAPI schema),
-and the parser that turns a raw body into texts or a 4xx error naming the field and limit.
+"""The parser that turns a raw /predict or /explain body into texts, or a 4xx error that names the
+field and the limit.
 
 Bodies are parsed by orjson: nesting deeper than 1,024 levels, numbers out of range and any
 other parser error are a 400 invalid_json, never a RecursionError or an exception outside the
@@ -13,74 +13,15 @@ empty_text, as an empty one does, rather than a score of nothing.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic import ValidationError
 
 from model.cleaning import has_visible_text
-from service import samples
-from service.errors import ApiError, field_name
+from service.http.errors import ApiError, field_name
+from service.http.schemas import PredictRequest
 from service.settings import Settings
-
-
-class PredictRequest(BaseModel):
-    """One text as `text`, or several as `texts`; never both."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"text": samples.SHORT[0]}, {"texts": samples.SHORT[:2]}]},
-    )
-    text: StrictStr | None = Field(None, description="one review; answered as one prediction")
-    texts: list[StrictStr] | None = Field(
-        None, description="several reviews; answered in input order"
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> PredictRequest:
-        if (self.text is None) == (self.texts is None):
-            raise ValueError("send exactly one of 'text' (a string) or 'texts' (a list of strings)")
-        return self
-
-
-class Prediction(BaseModel):
-    label: Literal["positive", "negative"]
-    score: float = Field(
-        description="P(positive), in [0, 1]; the label is positive at 0.5 and above"
-    )
-
-
-class SinglePrediction(Prediction):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "label": "positive",
-                    "score": 0.97,
-                    "model_version": "imdb-bilstm-20261122-1a2b3c4d",
-                }
-            ]
-        }
-    )
-    model_version: str
-
-
-class BatchPrediction(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "predictions": [
-                        {"label": "positive", "score": 0.97},
-                        {"label": "negative", "score": 0.03},
-                    ],
-                    "model_version": "imdb-bilstm-20261122-1a2b3c4d",
-                }
-            ]
-        }
-    )
-    predictions: list[Prediction]
-    model_version: str
 
 
 def parse_predict(
@@ -170,39 +111,3 @@ def check_text(text: str, field: str, settings: Settings) -> None:
             "breaks and invisible characters",
             field,
         )
-
-
-def request_schema(settings: Settings) -> dict[str, Any]:
-    """The JSON schema of a /predict body with this server's limits, for the OpenAPI document."""
-    text = {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": settings.max_text_chars,
-        "pattern": "\\S",
-        "description": "a review: at most SENTIMENT_MAX_TEXT_CHARS characters, valid Unicode "
-        "(no lone surrogates), with something to read besides whitespace, HTML line breaks and "
-        "invisible characters",
-    }
-    return {
-        "title": "PredictRequest",
-        "description": PredictRequest.__doc__,
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "text": {**text, "description": "one review; answered as one prediction"},
-            "texts": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": settings.max_texts,
-                "items": text,
-                "description": "several reviews (at most SENTIMENT_MAX_TEXTS); answered in "
-                "input order",
-            },
-        },
-        "oneOf": [{"required": ["text"]}, {"required": ["texts"]}],
-        "examples": PredictRequest.model_config["json_schema_extra"]["examples"],  # type: ignore[index]
-    }
-
-
-def label(score: float) -> str:
-    return "positive" if score >= 0.5 else "negative"

@@ -23,9 +23,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
-import sys
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -33,21 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from service import metrics, samples
-from service.batcher import BatcherClosed, DeadlineExceeded, Entry, QueueFull
-from service.isolation import describe
+from service.engine.isolation import where_raised
+from service.engine.jobs import BatcherClosed, Entry, QueueFull, TooManyTokens, still_wanted
 from service.settings import Settings
 
-log = logging.getLogger("service.explainer")
-
-
-class TooManyTokens(Exception):
-    """The network reads more tokens of this text than explanations allow: answer 422."""
-
-    def __init__(self, tokens: int, limit: int) -> None:
-        super().__init__(
-            f"the model reads {tokens:,} tokens of this text; explanations take at most {limit:,}"
-        )
-        self.tokens, self.limit = tokens, limit
+log = logging.getLogger("service.explain_queue")
 
 
 class ExplainBackend(Protocol):
@@ -134,22 +121,12 @@ class ExplainQueue:
             while self._queue:
                 job = self._queue.popleft()
                 metrics.EXPLAIN_QUEUE_DEPTH.set(len(self._queue))
-                if self._still_wanted(job):
+                if still_wanted(job, time.perf_counter(), metrics.EXPLAIN_REJECTED):
                     return job
             if self._closing:
                 return None
             self._arrived.clear()
             await self._arrived.wait()
-
-    def _still_wanted(self, job: Entry) -> bool:
-        if not job.live():
-            metrics.EXPLAIN_REJECTED.labels("client_gone").inc()
-            return False
-        if time.perf_counter() > job.deadline:
-            metrics.EXPLAIN_REJECTED.labels("deadline").inc()
-            job.future.set_exception(DeadlineExceeded("the request waited past its deadline"))
-            return False
-        return True
 
     async def _work(self) -> None:
         while (job := await self._next()) is not None:
@@ -158,7 +135,7 @@ class ExplainQueue:
                 await self._explain(job)
             except Exception as exc:  # one failed explanation fails its text, not the worker
                 if not isinstance(exc, TooManyTokens):  # by type and place: never the text
-                    log.error("an explanation failed: %s", describe(exc))
+                    log.error("an explanation failed: %s", where_raised(exc))
                 if job.live():
                     job.future.set_exception(exc)
             finally:
@@ -175,7 +152,8 @@ class ExplainQueue:
         if job.tokens > self.max_tokens:
             metrics.EXPLAIN_REJECTED.labels("too_many_tokens").inc()
             raise TooManyTokens(job.tokens, self.max_tokens)
-        if not self._still_wanted(job):  # the client left, or the deadline passed, meanwhile
+        # The client may have left, or the deadline passed, while the text was read.
+        if not still_wanted(job, time.perf_counter(), metrics.EXPLAIN_REJECTED):
             return
         ran = time.perf_counter()
         result = await loop.run_in_executor(self._run_pool, self.backend.run, item)
@@ -201,22 +179,23 @@ class Explanations:
         for pool in self.pools:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def describe(self) -> dict[str, Any]:
+    def info(self) -> dict[str, Any]:
+        """For GET /model: whether explanations are served, why not, and their settings."""
         return {"available": self.queue is not None, "unavailable": self.unavailable, **self.method}
 
 
-async def start(settings: Settings, predictor: Any) -> Explanations:
-    """The explanation queue for the predictor's artifact, started and warmed up; or, for an
+async def start_explanations(settings: Settings, scorer: Any) -> Explanations:
+    """The explanation queue for the scorer's artifact, started and warmed up; or, for an
     artifact without a `classify` entry point or with explanations turned off, the reason."""
     if settings.explain_concurrency == 0:
         return Explanations(
             None, "explanations are turned off on this server (SENTIMENT_EXPLAIN_CONCURRENCY=0)"
         )
     # torch loads here, not at import
-    from model.explain import Explainer, supports_explanations
-    from service.predictor import init_inference_thread
+    from model.attribution import Explainer, supports_explanations
+    from service.engine.threads import init_inference_thread, lower_priority
 
-    artifact = predictor.model.artifact
+    artifact = scorer.model.artifact
     if not supports_explanations(artifact.program):
         return Explanations(
             None,
@@ -240,7 +219,7 @@ async def start(settings: Settings, predictor: Any) -> Explanations:
         1, thread_name_prefix="explain-tokenize", initializer=init_thread, initargs=(0,)
     )
     loop = asyncio.get_running_loop()
-    device = str(predictor.model.device)
+    device = str(scorer.model.device)
     explainer = await loop.run_in_executor(
         run_pool, lambda: Explainer(artifact, device=device, steps=settings.explain_steps)
     )
@@ -268,16 +247,3 @@ async def start(settings: Settings, predictor: Any) -> Explanations:
         "nice": settings.explain_nice,
     }
     return Explanations(queue, None, method, [run_pool, prepare_pool])
-
-
-def lower_priority(nice: int) -> None:
-    """Raise this thread's niceness to `nice`, so that it gets the CPU only when /predict's
-    threads leave some. Linux gives each thread its own; elsewhere this does nothing."""
-    if nice <= 0 or not sys.platform.startswith("linux"):
-        return
-    thread = threading.get_native_id()
-    try:
-        if os.getpriority(os.PRIO_PROCESS, thread) < nice:
-            os.setpriority(os.PRIO_PROCESS, thread, nice)
-    except OSError as exc:  # a sandbox that forbids it: run at the process's priority
-        log.warning("could not lower the priority of an explanation thread: %s", exc)

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
-from service.errors import error_response
+from service.http.errors import error_response
 
 access_log = logging.getLogger("service.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -26,9 +26,10 @@ class BodyTooLarge(Exception):
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, routes: frozenset[str]) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.routes = routes  # the paths the app serves (service.http.routes.paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +41,7 @@ class ObservabilityMiddleware:
         # 128 random bits, as uuid4 has, without its os.urandom() system call per request.
         request_id = given if _REQUEST_ID.match(given) else f"{random.getrandbits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
-        route = metrics.route_label(scope["path"])
+        route = scope["path"] if scope["path"] in self.routes else "other"
         status = 500
         response_started = False
 

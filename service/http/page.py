@@ -1,6 +1,6 @@
 """GET /: a page where a person types a review and sees its label, its probability and each
 word shaded by its attribution (POST /explain). Static HTML, CSS and plain JavaScript shipped in
-the package (service/static/): no build step, nothing fetched from another host, which the
+the package (service/http/static/): no build step, nothing fetched from another host, which the
 Content-Security-Policy header enforces in the browser too. The page asks for an API key when
 GET /model answers 401."""
 
@@ -27,7 +27,7 @@ _HEADERS = {
 
 @cache
 def _read(name: str) -> bytes:
-    return (resources.files("service") / "static" / name).read_bytes()
+    return (resources.files("service.http") / "static" / name).read_bytes()
 
 
 def _file(name: str, media_type: str) -> Response:

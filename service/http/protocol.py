@@ -5,7 +5,7 @@ sends nothing, or its headers a byte at a time (slowloris), stays open for good 
 of the worker's `max_connections`; enough of them and every client gets 503. Here the headers
 of every request must arrive within SENTIMENT_READ_TIMEOUT_S of its first byte (of the
 connection, for the first request), or the connection is closed. The body has the same
-deadline, enforced with a 408 by service.predict.read_body.
+deadline, enforced with a 408 by service.http.asgi.read_body.
 
 The protocol reads the timeout from get_settings(): worker processes read their settings from
 the environment, and service.cli puts the flags there first.

@@ -4,10 +4,10 @@ the text as the client sent it, and its Integrated Gradients attribution to the 
 The request is /predict's ({"text": ...} or {"texts": [...]}, the same checks) with its own
 limit on texts (SENTIMENT_EXPLAIN_MAX_TEXTS) and on the tokens the model reads per text
 (SENTIMENT_EXPLAIN_MAX_TOKENS, checked once the text is read: 422). Texts join the explanation
-queue (service/explainer.py), never /predict's: 503 with Retry-After when it is full, 504 past
-SENTIMENT_EXPLAIN_TIMEOUT_S. An artifact without the `classify` entry point, or a server with
-explanations turned off, answers 501 with the reason. Auth, request ids, metrics, the access
-log and the timing headers are /predict's.
+queue (service/engine/explain_queue.py), never /predict's: 503 with Retry-After when it is full,
+504 past SENTIMENT_EXPLAIN_TIMEOUT_S. An artifact without the `classify` entry point, or a
+server with explanations turned off, answers 501 with the reason. Auth, request ids, metrics,
+the access log and the timing headers are /predict's.
 
 Spans are [start, end) offsets in the submitted string, counted in Unicode code points (Python's
 str indices; JavaScript's `Array.from(text)`, not its UTF-16 `text.slice`). `not_read` is the
@@ -21,33 +21,28 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
 from starlette.types import Receive, Scope, Send
 
 from service import metrics
-from service.auth import authorize
-from service.errors import ERROR_RESPONSES, ApiError, ErrorBody, from_batcher, not_ready
-from service.explainer import TooManyTokens
-from service.predict import REQUEST_BODY, read_body, send_json, timing_headers, wait_for_all
-from service.schemas import PredictRequest, label, parse_predict
+from service.engine.jobs import TooManyTokens
+from service.http.asgi import open_request, send_json, timing_headers, wait_for_all
+from service.http.errors import ERROR_RESPONSES, ApiError, ErrorBody, from_batcher
+from service.http.parsing import parse_predict
+from service.http.schemas import (
+    REQUEST_BODY,
+    BatchExplanation,
+    PredictRequest,
+    SingleExplanation,
+    label,
+)
 
 
 class ExplainEndpoint:
     """An ASGI app, as PredictEndpoint is."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["app"].state.service
-        headers = dict(scope["headers"])
-        settings = state.settings
-        authorize(headers.get(b"authorization", b"").decode("latin-1"), settings.api_keys)
-        if not state.ready or state.draining:
-            raise not_ready(state.status)
-        explanations = state.explanations
-        if explanations is None or explanations.queue is None:
-            reason = explanations.unavailable if explanations else "explanations are not loaded"
-            raise ApiError(501, "explanations_unavailable", reason)
-        body = await read_body(receive, settings.read_timeout_s)
-        content_type = headers.get(b"content-type", b"").decode("latin-1") or None
+        state, body, content_type = await open_request(scope, receive, _served)
+        settings, explanations = state.settings, state.explanations
         texts, single = _parse(body, content_type, settings)
         scope["state"]["texts"] = len(texts)
         try:
@@ -59,13 +54,21 @@ class ExplainEndpoint:
         explained = [_explained(r) for r in results]
         for r in results:
             metrics.EXPLAIN_COMPLETENESS.observe(abs(r.delta))
-        version = state.predictor.version
+        version = state.scorer.version
         method = {"name": "integrated_gradients", "baseline": "pad", "steps": results[0].steps}
         if single:
             payload: dict[str, Any] = {**explained[0], "model_version": version, "method": method}
         else:
             payload = {"explanations": explained, "model_version": version, "method": method}
         await send_json(send, payload, timing_headers(jobs))
+
+
+def _served(state: Any) -> None:
+    """501 where this server does not explain: turned off, or an artifact that cannot be."""
+    explanations = state.explanations
+    if explanations is None or explanations.queue is None:
+        reason = explanations.unavailable if explanations else "explanations are not loaded"
+        raise ApiError(501, "explanations_unavailable", reason)
 
 
 def _parse(body: bytes, content_type: str | None, settings: Any) -> tuple[list[str], bool]:
@@ -106,7 +109,7 @@ def _failed(single: bool) -> Callable[[Sequence[asyncio.Future[Any]], BaseExcept
 
 
 def _explained(e: Any) -> dict[str, Any]:
-    """One model.explain.Explanation as JSON."""
+    """One model.attribution.Explanation as JSON."""
     return {
         "label": label(e.score),
         "score": e.score,
@@ -124,54 +127,6 @@ def _explained(e: Any) -> dict[str, Any]:
         ],
         "not_read": None if e.skipped is None else {"start": e.skipped[0], "end": e.skipped[1]},
     }
-
-
-# The response, for the OpenAPI schema and /docs.
-class Span(BaseModel):
-    start: int = Field(description="first code point, in the text as sent")
-    end: int = Field(description="one past the last code point")
-
-
-class TokenAttribution(Span):
-    token: str = Field(description="as the model reads it: normalised, lower case")
-    attribution: float = Field(description="contribution to the logit; > 0 pushes to positive")
-    unknown: bool = Field(description="not in the vocabulary: the model reads <unk>")
-
-
-class Completeness(BaseModel):
-    delta: float = Field(description="sum of attributions - (logit - baseline_logit)")
-    tolerance: float = Field(description="0.05 + 1% of |logit - baseline_logit|")
-    within_tolerance: bool
-    evaluations: int = Field(
-        description="gradients taken: `method.steps`, and more where the path was refined"
-    )
-
-
-class Explained(BaseModel):
-    label: str
-    score: float = Field(description="P(positive), as /predict answers (computed in fp32)")
-    logit: float = Field(description="the calibrated logit of the text")
-    baseline_logit: float = Field(description="the logit of as many <pad> tokens")
-    completeness: Completeness
-    tokens: list[TokenAttribution]
-    not_read: Span | None = Field(description="the part truncation cut out, or null")
-
-
-class Method(BaseModel):
-    name: str = Field(description="integrated_gradients")
-    baseline: str = Field(description="pad: every token's embedding zero")
-    steps: int = Field(description="Gauss-Legendre points along the path")
-
-
-class SingleExplanation(Explained):
-    model_version: str
-    method: Method
-
-
-class BatchExplanation(BaseModel):
-    explanations: list[Explained]
-    model_version: str
-    method: Method
 
 
 async def _documented(

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-import model.explain as explain_module
+import model.attribution as attribution_module
 from model import SentimentModel, bundled_model_path, load_artifact
+from model.attribution import Explainer, quadrature, supports_explanations
 from model.cleaning import INVISIBLE
-from model.explain import Explainer, quadrature, supports_explanations
 from tests import synthetic
 from tests.legacy import forward_only_artifact
 
@@ -174,7 +174,7 @@ def test_long_texts_run_in_several_passes_with_the_same_result(
     explainer: Explainer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     whole = explainer.explain(MIXED)
-    monkeypatch.setattr(explain_module, "MAX_POSITIONS_PER_PASS", 20)  # 1 step per pass
+    monkeypatch.setattr(attribution_module, "MAX_POSITIONS_PER_PASS", 20)  # 1 step per pass
     split = explainer.explain(MIXED)
     assert split.attributions == pytest.approx(whole.attributions, abs=1e-5)
 

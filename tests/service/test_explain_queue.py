@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.batcher import BatcherClosed, DeadlineExceeded, QueueFull
-from service.explainer import ExplainQueue, TooManyTokens, lower_priority
+from service.engine.explain_queue import ExplainQueue
+from service.engine.jobs import BatcherClosed, DeadlineExceeded, QueueFull, TooManyTokens
+from service.engine.threads import lower_priority
 
 
 class FakeExplainer:
@@ -176,10 +177,10 @@ async def test_callers_that_left_hold_no_place_in_the_queue() -> None:
 
 
 async def test_explanations_can_be_turned_off() -> None:
-    from service.explainer import start
+    from service.engine.explain_queue import start_explanations
     from service.settings import load_settings
 
-    off = await start(load_settings(explain_concurrency=0), predictor=None)
+    off = await start_explanations(load_settings(explain_concurrency=0), scorer=None)
     assert off.queue is None and "SENTIMENT_EXPLAIN_CONCURRENCY=0" in (off.unavailable or "")
-    assert off.describe()["available"] is False
+    assert off.info()["available"] is False
     await off.stop(1.0)

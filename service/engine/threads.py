@@ -1,0 +1,59 @@
+"""The thread policy: how many batches run at once on CPU, with how many torch threads each, and
+the set-up of each thread that runs torch (its own OpenMP thread count, and a lower priority for
+explanation threads)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from model.runtime import resolve_device
+from service.settings import Settings, usable_cpus
+
+log = logging.getLogger("service.threads")
+
+# On CPU, batches run side by side, each on one inference thread with few intra-op threads:
+# on 2 CPUs, two batches on one torch thread each scored 25-56% more texts per second than one
+# batch at a time on two torch threads, which spend much of their time synchronising (two runs
+# of python -m benchmarks.threads --concurrency). Beyond four, batches would get small; larger
+# machines give each of the four more intra-op threads instead.
+MAX_CONCURRENT_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    batches: int  # batches that run at once, each on its own inference thread
+    torch_threads: int  # intra-op threads of each of those
+
+
+def parallelism(settings: Settings) -> Parallelism:
+    """The CPUs this process may use (shared among workers), split so that batches x threads
+    never exceeds them. A GPU runs one batch at a time."""
+    cpus = max(1, usable_cpus() // settings.workers)
+    if resolve_device(settings.device).type == "cuda":
+        return Parallelism(settings.inference_threads or 1, settings.torch_threads or cpus)
+    batches = settings.inference_threads or min(cpus, MAX_CONCURRENT_BATCHES)
+    return Parallelism(batches, settings.torch_threads or max(1, cpus // batches))
+
+
+def init_inference_thread(torch_threads: int) -> None:
+    """Each inference thread's own torch thread count (OpenMP keeps it per thread)."""
+    torch.set_num_threads(torch_threads)
+
+
+def lower_priority(nice: int) -> None:
+    """Raise this thread's niceness to `nice`, so that it gets the CPU only when /predict's
+    threads leave some. Linux gives each thread its own; elsewhere this does nothing."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, thread) < nice:
+            os.setpriority(os.PRIO_PROCESS, thread, nice)
+    except OSError as exc:  # a sandbox that forbids it: run at the process's priority
+        log.warning("could not lower the priority of an explanation thread: %s", exc)

@@ -1,0 +1,95 @@
+"""POST /predict: the hot route, as a bare ASGI endpoint in the app's router.
+
+FastAPI's request machinery (dependency solving, Request objects, response validation) cost
+about 60 us of event-loop time per request here, a quarter of the loop's whole budget for a
+short text (benchmarks/loopcost.py). This endpoint skips it and keeps everything else:
+Starlette routing (so GET /predict is a 405), the exception handlers (ApiError -> JSON), and the
+outer middleware (request id, metrics, access log). FastAPI documents it through `doc_route()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
+
+from service import metrics
+from service.http.asgi import open_request, send_json, timing_headers, wait_for_all
+from service.http.errors import ERROR_RESPONSES, from_batcher
+from service.http.parsing import parse_predict
+from service.http.schemas import (
+    REQUEST_BODY,
+    BatchPrediction,
+    PredictRequest,
+    SinglePrediction,
+    label,
+)
+
+_POSITIVE, _NEGATIVE = (
+    metrics.PREDICTIONS.labels("positive"),
+    metrics.PREDICTIONS.labels("negative"),
+)
+
+
+class PredictEndpoint:
+    """An ASGI app (an object, so Starlette's Route passes it scope, receive and send)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state, body, content_type = await open_request(scope, receive)
+        settings = state.settings
+        texts, single = parse_predict(body, content_type, settings)
+        scope["state"]["texts"] = len(texts)
+        try:
+            entries = state.batcher.submit(
+                texts, settings.request_timeout_s, scope["state"]["request_id"]
+            )
+        except Exception as exc:
+            raise from_batcher(exc) from exc
+        scores = await wait_for_all(
+            [e.future for e in entries], receive, settings.request_timeout_s
+        )
+        labels = [label(s) for s in scores]
+        positives = labels.count("positive")
+        _POSITIVE.inc(positives)
+        _NEGATIVE.inc(len(labels) - positives)
+        scope["state"]["batch_size"] = max(e.batch_size for e in entries)
+        version = state.scorer.version
+        if single:
+            payload: dict[str, Any] = {
+                "label": labels[0],
+                "score": scores[0],
+                "model_version": version,
+            }
+        else:
+            payload = {
+                "predictions": [
+                    {"label": n, "score": s} for n, s in zip(labels, scores, strict=True)
+                ],
+                "model_version": version,
+            }
+        await send_json(send, payload, timing_headers(entries))
+
+
+async def _documented(
+    body: PredictRequest,
+) -> SinglePrediction | BatchPrediction:  # pragma: no cover
+    """Score one text (`text`) or several (`texts`, answered in input order).
+
+    `score` is P(positive) in [0, 1]; `label` is positive at 0.5 and above. Texts of concurrent
+    requests are batched together; a text's score does not depend on its batch-mates.
+    """
+    raise NotImplementedError("documentation only; PredictEndpoint serves POST /predict")
+
+
+def doc_route() -> APIRoute:
+    """POST /predict as FastAPI would declare it, for the OpenAPI schema and /docs only."""
+    return APIRoute(
+        "/predict",
+        _documented,
+        methods=["POST"],
+        summary="Score one text or a list of texts",
+        response_model=SinglePrediction | BatchPrediction,
+        responses=ERROR_RESPONSES,
+        openapi_extra={"requestBody": REQUEST_BODY},
+    )
