@@ -13,30 +13,63 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import uvicorn
 
 from service.http.protocol import HeaderDeadlineProtocol
-from service.settings import Settings, SettingsError, get_settings, load_settings
+from service.settings import ENV_PREFIX, Settings, SettingsError, get_settings, load_settings
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sentiment-serve",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Serve the sentiment model over HTTP: POST /predict, POST /explain, the "
+        "page at /, probes, /model and Prometheus /metrics.",
+        epilog="Every flag can be set by its environment variable instead; a flag wins.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     for name, info in Settings.model_fields.items():
-        env = f"SENTIMENT_{name.upper()}"
+        env = f"{ENV_PREFIX}{name.upper()}"
+        default = info.get_default(call_default_factory=True)
+        shown = _DEFAULTS_IN_WORDS.get(name, default)
         p.add_argument(
             f"--{name.replace('_', '-')}",
             dest=name,
-            default=None,
-            metavar=env,
-            help=f"{info.description or name.replace('_', ' ')} (env {env})",
+            default=None,  # unset: the environment variable, then the setting's default
+            metavar=_metavar(name, info.annotation),
+            help=f"{info.description or name.replace('_', ' ')} (default: {shown}; env {env})",
         )
     return p
+
+
+# Defaults that read better in words than as values.
+_DEFAULTS_IN_WORDS = {"model": "the bundled model", "api_keys": "none, no key needed"}
+
+
+def _metavar(name: str, annotation: object) -> str:
+    """What a flag takes: its choices, or a word for its kind of value."""
+    choices = get_args(annotation) if get_origin(annotation) is Literal else ()
+    if choices:
+        return "{" + ",".join(str(c) for c in choices) + "}"
+    if name.endswith("_s"):
+        return "SECONDS"
+    if name.endswith("_ms"):
+        return "MS"
+    words = {int: "N", float: "X", str: "TEXT", bool: "BOOL"}
+    return {"model": "PATH", "api_keys": "KEY[,KEY...]", "host": "ADDRESS"}.get(
+        name,
+        words.get(annotation, "VALUE"),  # type: ignore[call-overload]
+    )
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("sentiment-service")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

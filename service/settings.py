@@ -28,9 +28,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_ignore_empty=True
     )
 
-    model: Path | None = Field(
-        None, description="artifact directory; default: the bundled IMDB model"
-    )
+    model: Path | None = Field(None, description="artifact directory to serve")
     host: str = Field("127.0.0.1", description="address to listen on; 0.0.0.0 in containers")
     port: int = Field(8000, ge=0, le=65535, description="port to listen on")
     workers: int = Field(

@@ -1,7 +1,11 @@
-"""sentiment-serve refuses what it cannot run before any worker starts."""
+"""sentiment-serve: its help and version, fast and without torch, and what it refuses before
+any worker starts."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +45,29 @@ def test_fp16_and_a_missing_gpu_are_refused_too(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["--model", str(tiny_artifact), "--device", "cuda"]) == 2
     assert "SENTIMENT_DEVICE / --device" in capsys.readouterr().err
+
+
+def test_help_shows_real_defaults_and_needs_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "from service.cli import parser\n"
+        "text = parser().format_help()\n"
+        "print('torch' in sys.modules)\n"
+        "print(text)"
+    )
+    wide = {**os.environ, "COLUMNS": "300"}  # one line per flag, so phrases are not wrapped
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=wide
+    ).stdout
+    loaded, text = out.split("\n", 1)
+    assert loaded == "False"
+    assert "(default: None" not in text
+    assert "--port N" in text and "(default: 8000; env SENTIMENT_PORT)" in text
+    assert "--dtype {auto,fp32,bf16,fp16}" in text and "default: the bundled model" in text
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith("sentiment-serve ")
