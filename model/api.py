@@ -23,7 +23,12 @@ def bundled_model_path() -> Path:
 
 
 class SentimentModel:
-    """A loaded artifact: the text pipeline, the vocabulary and the TorchScript network."""
+    """A loaded artifact: the text pipeline, the vocabulary and the TorchScript network.
+
+    Safe to call from any number of threads (a thread pool, a sync web route, a Ray actor with
+    concurrency): every text gets the score it gets alone on one thread. Tokenizing takes
+    turns under the pipeline's lock; forward passes run side by side.
+    """
 
     def __init__(self, artifact: Artifact, device: str = "cpu", dtype: str = "fp32") -> None:
         self.artifact = artifact

@@ -29,6 +29,11 @@ The work per text is bounded, whatever the text holds:
     alone reads `''`, `their`): such runs are not cached, and every run spaCy reads is read
     after the run before it, so the tokens stay those of the whole text.
 Tokens come out the same as tokenizing the whole cleaned text and truncating it afterwards.
+
+A pipeline may be called from any number of threads. spaCy's vocabulary, its memory zones and
+the run cache are shared state (strings added in one thread's zone vanished under another's),
+so each call reads its texts under the pipeline's lock: calls take turns, which costs nothing
+that the GIL did not already take, and the network's forward passes, outside it, still overlap.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import bisect
 import contextlib
 import re
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -89,6 +95,7 @@ class TextPipeline:
         limit = config.max_tokens
         self._head = limit if config.truncation == "head" else int(limit * config.head_fraction)
         self._tail = limit - self._head
+        self._lock = threading.Lock()  # one thread at a time in spaCy and the run cache
         self.vocab = vocab  # builds the tokenizer
 
     @property
@@ -97,9 +104,10 @@ class TextPipeline:
 
     @vocab.setter
     def vocab(self, vocab: Vocab | None) -> None:
-        self._vocabulary = vocab
-        self._run_cache: dict[str, tuple[tuple[str, int, int], ...]] = {}
-        self._new_tokenizer()
+        with self._lock:
+            self._vocabulary = vocab
+            self._run_cache: dict[str, tuple[tuple[str, int, int], ...]] = {}
+            self._new_tokenizer()
 
     def _new_tokenizer(self) -> None:
         # spacy.blank("en") is the rule-based English tokenizer alone: no model download.
@@ -112,16 +120,18 @@ class TextPipeline:
 
     @contextlib.contextmanager
     def _zone(self) -> Iterator[None]:
-        """spaCy's memory zone; a new tokenizer once the old one has seen too many words.
-        A pipeline without a vocabulary only builds one, offline, from a corpus it reads once:
-        it tokenizes unzoned, caching the corpus's frequent words as it goes (2.8x as fast)."""
-        if self._vocabulary is None:
-            yield
-            return
-        with self._nlp.memory_zone():
-            yield
-        if len(self._nlp.vocab) - self._lexemes_at_start > RECYCLE_AFTER_WORDS:
-            self._new_tokenizer()
+        """The pipeline's lock, and inside it spaCy's memory zone; a new tokenizer once the old
+        one has seen too many words. A pipeline without a vocabulary only builds one, offline,
+        from a corpus it reads once: it tokenizes unzoned, caching the corpus's frequent words
+        as it goes (2.8x as fast)."""
+        with self._lock:
+            if self._vocabulary is None:
+                yield
+                return
+            with self._nlp.memory_zone():
+                yield
+            if len(self._nlp.vocab) - self._lexemes_at_start > RECYCLE_AFTER_WORDS:
+                self._new_tokenizer()
 
     def tokenize(self, text: str) -> list[str]:
         """All tokens of one text, before truncation (long runs cut as above)."""
