@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(state.batcher.stop(stop_s), state.explanations.stop(stop_s))
             metrics.mark_worker_exit()
             log.info("stopped")
+            if state.failure is not None and metrics.MULTIPROCESS:
+                _exit_as_start_up_failure(state.failure)
 
     app = FastAPI(
         title="Sentiment service",
@@ -196,6 +199,17 @@ def _fail_start_up(state: ServiceState, reason: str) -> None:
     log.critical("%s; this worker cannot serve and stops", state.failure)
     # A moment for a probe or a scrape to read the reason, then stop.
     asyncio.get_running_loop().call_later(FAILED_STOP_DELAY_S, signal.raise_signal, signal.SIGTERM)
+
+
+def _exit_as_start_up_failure(reason: str) -> None:
+    """End a worker whose start-up failed with uvicorn's STARTUP_FAILURE code: its supervisor
+    then stops the whole service instead of replacing the worker, for ever, with one that would
+    fail the same way. The reason is left for the parent (service.cli.run_workers) to report."""
+    from uvicorn.config import STARTUP_FAILURE
+
+    metrics.record_start_up_failure(reason)
+    logs.flush()
+    os._exit(STARTUP_FAILURE)
 
 
 async def _report_worker() -> None:

@@ -135,12 +135,15 @@ def run_workers(settings: Settings) -> int:
     replaces a worker that dies; the metrics files of the old one stop counting as live
     (service.metrics.forget_dead_workers). The metrics folder starts empty (prometheus_client
     needs that) and is emptied at exit, and removed when this process made it."""
+    from service import metrics
+
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="sentiment-metrics-"))
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):  # an earlier run's files would be summed in
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    (folder / metrics.START_UP_FAILURE).unlink(missing_ok=True)
     try:
         uvicorn.run(
             "service.app:create_app",
@@ -148,12 +151,16 @@ def run_workers(settings: Settings) -> int:
             workers=settings.workers,
             **_uvicorn_options(settings),
         )
+        failure = metrics.start_up_failure(str(folder))
     finally:
         if given:
-            for done in folder.glob("*.db"):
+            for done in [*folder.glob("*.db"), folder / metrics.START_UP_FAILURE]:
                 done.unlink(missing_ok=True)
         else:
             shutil.rmtree(folder, ignore_errors=True)
+    if failure is not None:  # a worker could not start, and uvicorn stopped the others
+        print(f"sentiment-serve: {failure.splitlines()[0]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -63,6 +63,11 @@ def _stop_listener() -> None:
 atexit.register(_stop_listener)  # flush what is queued when the process exits
 
 
+def flush() -> None:
+    """Write out every queued record now, as at exit (for a process about to os._exit)."""
+    _stop_listener()
+
+
 def configure(level: str, fmt: str) -> None:
     global _listener
     _stop_listener()

@@ -212,7 +212,7 @@ def workers_ready() -> int:
         os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "gauge_livemin_*.db")
     ):
         pid = int(os.path.basename(path)[len("gauge_livemin_") : -len(".db")])
-        if not _alive(pid):
+        if not alive(pid):
             continue
         for metric in multiprocess.MultiProcessCollector.merge([path], accumulate=False):
             if metric.name == f"{PREFIX}_ready" and any(s.value == 1 for s in metric.samples):
@@ -220,7 +220,27 @@ def workers_ready() -> int:
     return ready
 
 
-def _alive(pid: int) -> bool:
+_PROC = os.path.isdir("/proc/self")
+
+
+def alive(pid: int) -> bool:
+    """Whether the worker `pid` still runs. A killed worker that its supervisor has not reaped
+    yet is a zombie: os.kill(pid, 0) still succeeds on it, and counting it alive kept its series
+    in /metrics, and its readiness in /readyz, after its replacement was up."""
+    if not _PROC:  # not Linux: ask the kernel the portable way
+        return _signalable(pid)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return False
+    except PermissionError:  # alive, hidden from us
+        return True
+    state = stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3]  # after "pid (comm) "
+    return state not in (b"Z", b"X")
+
+
+def _signalable(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -241,8 +261,27 @@ def forget_dead_workers() -> None:
         for path in glob.glob(os.path.join(directory, "gauge_live*_*.db"))
     }
     for pid in pids:
-        if not _alive(pid):
+        if not alive(pid):
             multiprocess.mark_process_dead(pid, directory)
+
+
+START_UP_FAILURE = "start-up-failure.txt"  # in the multiprocess folder, for the parent
+
+
+def record_start_up_failure(reason: str) -> None:
+    """Multiprocess mode: leave why this worker could not start where the parent finds it."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    with open(os.path.join(folder, START_UP_FAILURE), "a", encoding="utf-8") as f:
+        f.write(reason + "\n")
+
+
+def start_up_failure(folder: str) -> str | None:
+    """The reason a worker recorded with record_start_up_failure, if one did."""
+    try:
+        with open(os.path.join(folder, START_UP_FAILURE), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def mark_worker_exit(pid: int | None = None) -> None:

@@ -51,6 +51,23 @@ def test_a_model_that_fails_its_checks_stops_the_worker_and_says_why(
     assert "start-up failed" in logs and "not a probability" in logs, logs
 
 
+def test_with_workers_a_failed_check_stops_the_service_instead_of_a_restart_loop(
+    serving_artifact: Path, tmp_path: Path
+) -> None:
+    """uvicorn's supervisor would replace a worker that stops, for ever; one that could not
+    start stops the whole service, which says why and exits non-zero."""
+    broken = broken_artifact(serving_artifact, tmp_path / "nan", "nan")
+    process = ServerProcess(broken, tmp_path, workers=2).start(wait_ready=False)
+    try:
+        code = process.process.wait(90)
+    finally:
+        process.stop()
+    logs = process.logs()
+    assert code == 1, logs
+    assert "sentiment-serve: start-up failed" in logs and "not a probability" in logs
+    assert logs.count("Started server process") <= 2  # no replacement was started
+
+
 def test_a_server_that_never_gets_ready_is_stopped_by_its_fixture(
     serving_artifact: Path, tmp_path: Path
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -70,3 +72,43 @@ def test_a_killed_worker_is_replaced_and_forgotten(serving_artifact: Path, tmp_p
         assert not (metrics_dir / "counter_12345.db").exists()
     assert process.process.returncode == 0
     assert list(metrics_dir.iterdir()) == []
+
+
+def burn_cpu(seconds: float) -> list[subprocess.Popen[bytes]]:
+    """A busy loop on every CPU: a loaded machine, where the supervisor reaps late."""
+    code = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 2)]
+
+
+def test_right_after_a_replacement_is_ready_the_dead_worker_is_gone(
+    serving_artifact: Path, tmp_path: Path
+) -> None:
+    """/readyz says 200 only once the replacement is ready (a killed worker that the supervisor
+    has not reaped yet is dead, not ready), and a scrape right then carries no series of the
+    dead worker, even on a loaded machine (two kills)."""
+    process = ServerProcess(serving_artifact, tmp_path, workers=2)
+    burners = burn_cpu(90)
+    try:
+        with process:
+            assert process.process is not None
+            for _ in range(2):
+                before = workers_of(process.process.pid)
+                wait_until(lambda b=before: worker_pids_in_metrics(process.url) == b)
+                # The supervisor pings the workers it started first before it looks at the
+                # last one: killing that one leaves it unreaped longest.
+                victim = max(before)
+                os.kill(victim, signal.SIGKILL)
+                deadline = time.monotonic() + 90
+                while time.monotonic() < deadline:  # every 200 until the replacement reports
+                    if httpx.get(f"{process.url}/readyz").status_code == 200:
+                        seen = worker_pids_in_metrics(process.url)
+                        assert victim not in seen
+                        if len(seen - before) == 1:
+                            break
+                    time.sleep(0.01)
+                else:
+                    raise TimeoutError("the replacement worker never reported")
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
