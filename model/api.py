@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from model.artifact import Artifact, load_artifact
 from model.batching import every, in_length_order, pad_batch
+from model.drift import known_share
 from model.runtime import autocast, resolve_device, resolve_dtype
 from model.text import TextPipeline
 
@@ -20,6 +21,17 @@ BUNDLED_NAME = "imdb-bilstm"
 def bundled_model_path() -> Path:
     """The artifact shipped inside the package, found in a source tree and a wheel alike."""
     return Path(str(resources.files("model") / "bundled" / BUNDLED_NAME))
+
+
+class Prediction(NamedTuple):
+    """A text's score, and how much of the text the model could read as words it knows."""
+
+    score: float  # P(positive), calibrated
+    known_share: float  # share of the tokens read that are in the vocabulary, in [0, 1]
+
+    @property
+    def label(self) -> str:
+        return "positive" if self.score >= 0.5 else "negative"
 
 
 class SentimentModel:
@@ -80,11 +92,26 @@ class SentimentModel:
         Texts are batched by length, so little time goes on padding; a text's score does not
         depend on its batch-mates.
         """
+        return self.score_encoded(self.encode(self._texts(texts, batch_size)), batch_size)
+
+    @staticmethod
+    def _texts(texts: Sequence[str], batch_size: int) -> Sequence[str]:
         if isinstance(texts, str):
             raise TypeError("predict takes a list of texts; wrap a single text in a list")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        return self.score_encoded(self.encode(texts), batch_size)
+        return texts
+
+    def predictions(self, texts: Sequence[str], batch_size: int = 64) -> list[Prediction]:
+        """A Prediction for each text, in input order: its score, as predict() gives it, and
+        its known share. A low known share (emoji only, another language, noise: below about
+        0.5) means the score rests on little the model can read; treat it as 'cannot tell'."""
+        id_lists = self.encode(self._texts(texts, batch_size))
+        unk = self.artifact.vocab.unk_index
+        scores = self.score_encoded(id_lists, batch_size)
+        return [
+            Prediction(p, known_share(ids, unk)) for p, ids in zip(scores, id_lists, strict=True)
+        ]
 
     def score_encoded(self, id_lists: Sequence[Sequence[int]], batch_size: int = 64) -> list[float]:
         """P(positive) for encoded texts, in input order, in batches of `batch_size` by length."""

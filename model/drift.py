@@ -27,6 +27,12 @@ def unknown_share(ids: Sequence[int], unk_index: int = 1) -> float:
     return sum(1 for i in ids if i == unk_index) / max(1, len(ids))
 
 
+def known_share(ids: Sequence[int], unk_index: int = 1) -> float:
+    """The share of a text's token ids that the vocabulary knows: 1 - unknown_share. A text
+    with no token at all reads as one <unk> (Vocab.encode), so its share is 0."""
+    return 1.0 - unknown_share(ids, unk_index)
+
+
 def _histogram(values: np.ndarray, buckets: Sequence[float]) -> dict[str, Any]:
     """Cumulative counts per upper bound, as Prometheus histograms keep them (`le`)."""
     cumulative = [int((values <= bound).sum()) for bound in buckets]

@@ -86,6 +86,10 @@ QUEUE_CAPACITY = Gauge(
 )
 PREDICTIONS = Counter(f"{PREFIX}_predictions_total", "Texts scored, by predicted label", ["label"])
 REJECTED = Counter(f"{PREFIX}_rejected_texts_total", "Texts not scored, by reason", ["reason"])
+TRUNCATED = Counter(
+    f"{PREFIX}_truncated_texts_total",
+    "Texts over the length limit cut to their head and tail (SENTIMENT_LONG_TEXTS=truncate)",
+)
 READY = Gauge(
     f"{PREFIX}_ready", "1 when the model is loaded and warmed up", multiprocess_mode="livemin"
 )

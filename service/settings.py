@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         1024, ge=1, description="connections per worker at most; more get 503 from uvicorn"
     )
     max_text_chars: int = Field(20_000, ge=1, description="characters per text")
+    long_texts: Literal["refuse", "truncate"] = Field(
+        "refuse",
+        description="a text over max_text_chars: refuse it (422), or truncate it to its first "
+        "and last halves of the limit (the model reads only a text's head and tail), saying so "
+        "in the response",
+    )
     max_texts: int = Field(128, ge=1, description="texts per request")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="request body size")
     inference_threads: int = Field(

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from model.api import SentimentModel
+from model.api import Prediction, SentimentModel
 from service import metrics, samples
 from service.engine.grouping import groups
 from service.engine.threads import Parallelism
@@ -44,16 +44,19 @@ class Scorer:
     def prepare(self, texts: list[str]) -> list[list[int]]:
         return self.model.encode(texts)
 
-    def run(self, id_lists: list[list[int]]) -> list[float]:
-        """Scores in input order; texts of similar length share a forward pass. Each text's
-        score and share of unknown tokens feed the live drift histograms."""
+    def run(self, id_lists: list[list[int]]) -> list[Prediction]:
+        """Predictions in input order; texts of similar length share a forward pass. Each
+        text's score and share of unknown tokens feed the live drift histograms."""
         scores = self.model.score_by_length(id_lists, groups)
         unk = self.model.artifact.vocab.unk_index
+        predictions = []
         for ids, score in zip(id_lists, scores, strict=True):
-            metrics.SCORE.observe(score)
             # model.drift.unknown_share, at C speed: ids are never empty
-            metrics.UNKNOWN_SHARE.observe(ids.count(unk) / len(ids))
-        return scores
+            unknown = ids.count(unk) / len(ids)
+            metrics.SCORE.observe(score)
+            metrics.UNKNOWN_SHARE.observe(unknown)
+            predictions.append(Prediction(score, 1.0 - unknown))
+        return predictions
 
     def warm_up(self, rounds: int) -> None:
         """Run each kind of batch the service will see, so the first requests are not slow:

@@ -27,7 +27,7 @@ from service import metrics
 from service.engine.jobs import TooManyTokens
 from service.http.asgi import open_request, send_json, timing_headers, wait_for_all
 from service.http.errors import ERROR_RESPONSES, ApiError, ErrorBody, from_batcher
-from service.http.parsing import parse_predict
+from service.http.parsing import Parsed, parse_predict
 from service.http.schemas import (
     REQUEST_BODY,
     BatchExplanation,
@@ -43,10 +43,11 @@ class ExplainEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state, body, content_type = await open_request(scope, receive, _served)
         settings, explanations = state.settings, state.explanations
-        texts, single = _parse(body, content_type, settings)
-        scope["state"]["texts"] = len(texts)
+        parsed = _parse(body, content_type, settings)
+        single = parsed.single
+        scope["state"]["texts"] = len(parsed.texts)
         try:
-            jobs = explanations.queue.submit(texts, settings.explain_timeout_s)
+            jobs = explanations.queue.submit(parsed.texts, settings.explain_timeout_s)
         except Exception as exc:
             raise from_batcher(exc) from exc
         futures = [job.future for job in jobs]
@@ -71,12 +72,24 @@ def _served(state: Any) -> None:
         raise ApiError(501, "explanations_unavailable", reason)
 
 
-def _parse(body: bytes, content_type: str | None, settings: Any) -> tuple[list[str], bool]:
-    """/predict's parsing and text checks, with /explain's own limit on texts."""
+def _parse(body: bytes, content_type: str | None, settings: Any) -> Parsed:
+    """/predict's parsing and text checks, with /explain's own limit on texts. A text over
+    SENTIMENT_MAX_TEXT_CHARS is refused whatever SENTIMENT_LONG_TEXTS says: the spans of an
+    explanation are offsets in the text as sent, and a cut text is not that text."""
     limit = settings.explain_max_texts
+    own = settings.model_copy(update={"max_texts": limit, "long_texts": "refuse"})
     try:
-        return parse_predict(body, content_type, settings.model_copy(update={"max_texts": limit}))
+        return parse_predict(body, content_type, own)
     except ApiError as exc:
+        if exc.code == "text_too_long":
+            message = exc.message.split(" (", 1)[0]
+            raise ApiError(
+                422,
+                "text_too_long",
+                f"{message} (SENTIMENT_MAX_TEXT_CHARS); /explain explains whole texts only: "
+                "explain a shorter one, or score it with /predict",
+                exc.field,
+            ) from exc
         if exc.code != "too_many_texts":
             raise
         raise ApiError(
@@ -108,11 +121,17 @@ def _failed(single: bool) -> Callable[[Sequence[asyncio.Future[Any]], BaseExcept
     return failed
 
 
+def known_share(unknown: Sequence[bool]) -> float:
+    """The share of the tokens read that the vocabulary knows (model.drift.known_share)."""
+    return 1.0 - sum(unknown) / len(unknown)
+
+
 def _explained(e: Any) -> dict[str, Any]:
     """One model.attribution.Explanation as JSON."""
     return {
         "label": label(e.score),
         "score": e.score,
+        "known_share": known_share(e.unknown),
         "logit": e.logit,
         "baseline_logit": e.baseline_logit,
         "completeness": {

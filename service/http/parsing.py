@@ -13,21 +13,28 @@ empty_text, as an empty one does, rather than a score of nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from model.cleaning import has_visible_text
+from model.limits import Admitted, TextRefused, admit
+from service import metrics
 from service.http.errors import ApiError, field_name
 from service.http.schemas import PredictRequest
 from service.settings import Settings
 
 
-def parse_predict(
-    body: bytes, content_type: str | None, settings: Settings
-) -> tuple[list[str], bool]:
-    """(texts, single) from a raw request body, or ApiError (400, 415 or 422)."""
+@dataclass(frozen=True)
+class Parsed:
+    texts: list[str]  # to score: as sent, or cut to their head and tail (SENTIMENT_LONG_TEXTS)
+    truncated: list[bool]  # per text: its middle was cut out
+    single: bool  # sent as {"text": ...}: answered as one prediction
+
+
+def parse_predict(body: bytes, content_type: str | None, settings: Settings) -> Parsed:
+    """The texts of a raw request body, or ApiError (400, 415 or 422)."""
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(
@@ -44,8 +51,7 @@ def parse_predict(
         message = first["msg"].removeprefix("Value error, ")
         raise ApiError(422, "invalid_request", f"{field or 'body'}: {message}", field) from exc
     if request.text is not None:
-        check_text(request.text, "text", settings)
-        return [request.text], True
+        return _parsed([check_text(request.text, "text", settings)], single=True)
     texts = request.texts or []
     if not texts:
         raise ApiError(422, "no_texts", "texts: send at least one text", "texts")
@@ -57,9 +63,16 @@ def parse_predict(
             "per request (SENTIMENT_MAX_TEXTS)",
             "texts",
         )
-    for i, text in enumerate(texts):
-        check_text(text, f"texts[{i}]", settings)
-    return texts, False
+    return _parsed(
+        [check_text(text, f"texts[{i}]", settings) for i, text in enumerate(texts)], single=False
+    )
+
+
+def _parsed(admitted: list[Admitted], single: bool) -> Parsed:
+    truncated = [a.truncated for a in admitted]
+    if any(truncated):
+        metrics.TRUNCATED.inc(sum(truncated))
+    return Parsed([a.text for a in admitted], truncated, single)
 
 
 def parse_json(body: bytes) -> Any:
@@ -82,32 +95,16 @@ def parse_json(body: bytes) -> Any:
     raise ApiError(400, "invalid_json", f"the body is not valid JSON: {reason}")
 
 
-def check_text(text: str, field: str, settings: Settings) -> None:
-    if len(text) > settings.max_text_chars:
-        raise ApiError(
-            422,
-            "text_too_long",
-            f"{field}: {len(text):,} characters; the limit is "
-            f"{settings.max_text_chars:,} (SENTIMENT_MAX_TEXT_CHARS)",
-            field,
-        )
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ApiError(
-                422,
-                "invalid_text",
-                f"{field}: character {exc.start} is a lone UTF-16 surrogate "
-                f"(U+{ord(text[exc.start]):04X}), which is not Unicode text; send the "
-                "character itself or a complete surrogate pair",
-                field,
-            ) from None
-    if not has_visible_text(text):
-        raise ApiError(
-            422,
-            "empty_text",
-            f"{field}: nothing to read: the text is empty, or only whitespace, HTML line "
-            "breaks and invisible characters",
-            field,
-        )
+def check_text(text: str, field: str, settings: Settings) -> Admitted:
+    """The text to score (model.limits.admit, under SENTIMENT_LONG_TEXTS), or 422 naming the
+    field, the problem and the setting to change."""
+    try:
+        return admit(text, settings.max_text_chars, settings.long_texts)
+    except TextRefused as exc:
+        hint = ""
+        if exc.code == "text_too_long":
+            hint = (
+                " (SENTIMENT_MAX_TEXT_CHARS; or SENTIMENT_LONG_TEXTS=truncate to score its head "
+                "and tail)"
+            )
+        raise ApiError(422, exc.code, f"{field}: {exc.reason}{hint}", field) from None

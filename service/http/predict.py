@@ -38,36 +38,35 @@ class PredictEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state, body, content_type = await open_request(scope, receive)
         settings = state.settings
-        texts, single = parse_predict(body, content_type, settings)
-        scope["state"]["texts"] = len(texts)
+        parsed = parse_predict(body, content_type, settings)
+        scope["state"]["texts"] = len(parsed.texts)
         try:
             entries = state.batcher.submit(
-                texts, settings.request_timeout_s, scope["state"]["request_id"]
+                parsed.texts, settings.request_timeout_s, scope["state"]["request_id"]
             )
         except Exception as exc:
             raise from_batcher(exc) from exc
-        scores = await wait_for_all(
+        results = await wait_for_all(
             [e.future for e in entries], receive, settings.request_timeout_s
         )
-        labels = [label(s) for s in scores]
-        positives = labels.count("positive")
+        predictions = [
+            {
+                "label": label(r.score),
+                "score": r.score,
+                "known_share": r.known_share,
+                "truncated": cut,
+            }
+            for r, cut in zip(results, parsed.truncated, strict=True)
+        ]
+        positives = sum(1 for r in results if r.score >= 0.5)
         _POSITIVE.inc(positives)
-        _NEGATIVE.inc(len(labels) - positives)
+        _NEGATIVE.inc(len(results) - positives)
         scope["state"]["batch_size"] = max(e.batch_size for e in entries)
         version = state.scorer.version
-        if single:
-            payload: dict[str, Any] = {
-                "label": labels[0],
-                "score": scores[0],
-                "model_version": version,
-            }
+        if parsed.single:
+            payload: dict[str, Any] = {**predictions[0], "model_version": version}
         else:
-            payload = {
-                "predictions": [
-                    {"label": n, "score": s} for n, s in zip(labels, scores, strict=True)
-                ],
-                "model_version": version,
-            }
+            payload = {"predictions": predictions, "model_version": version}
         await send_json(send, payload, timing_headers(entries))
 
 

@@ -31,10 +31,22 @@ class PredictRequest(BaseModel):
         return self
 
 
+KNOWN_SHARE = (
+    "the share of the tokens the model read that its vocabulary knows, in [0, 1]. Below about "
+    "0.5 (emoji only, another language, noise) the score rests on little the model can read: "
+    "treat it as 'cannot tell'"
+)
+
+
 class Prediction(BaseModel):
     label: Literal["positive", "negative"]
     score: float = Field(
         description="P(positive), in [0, 1]; the label is positive at 0.5 and above"
+    )
+    known_share: float = Field(description=KNOWN_SHARE)
+    truncated: bool = Field(
+        description="the text was longer than SENTIMENT_MAX_TEXT_CHARS and its middle was cut "
+        "out before reading (only with SENTIMENT_LONG_TEXTS=truncate)"
     )
 
 
@@ -45,6 +57,8 @@ class SinglePrediction(Prediction):
                 {
                     "label": "positive",
                     "score": 0.97,
+                    "known_share": 1.0,
+                    "truncated": False,
                     "model_version": "imdb-bilstm-20261122-1a2b3c4d",
                 }
             ]
@@ -59,8 +73,18 @@ class BatchPrediction(BaseModel):
             "examples": [
                 {
                     "predictions": [
-                        {"label": "positive", "score": 0.97},
-                        {"label": "negative", "score": 0.03},
+                        {
+                            "label": "positive",
+                            "score": 0.97,
+                            "known_share": 1.0,
+                            "truncated": False,
+                        },
+                        {
+                            "label": "negative",
+                            "score": 0.03,
+                            "known_share": 0.9,
+                            "truncated": False,
+                        },
                     ],
                     "model_version": "imdb-bilstm-20261122-1a2b3c4d",
                 }
@@ -95,6 +119,7 @@ class Completeness(BaseModel):
 class Explained(BaseModel):
     label: str
     score: float = Field(description="P(positive), as /predict answers (computed in fp32)")
+    known_share: float = Field(description=KNOWN_SHARE)
     logit: float = Field(description="the calibrated logit of the text")
     baseline_logit: float = Field(description="the logit of as many <pad> tokens")
     completeness: Completeness

@@ -21,7 +21,9 @@ BAD = "a dull boring film"
 def test_one_text(server: ServerProcess) -> None:
     r = httpx.post(f"{server.url}/predict", json={"text": GOOD})
     body = r.json()
-    assert r.status_code == 200 and set(body) == {"label", "score", "model_version"}
+    assert r.status_code == 200
+    assert set(body) == {"label", "score", "known_share", "truncated", "model_version"}
+    assert body["known_share"] == 1.0 and body["truncated"] is False
     assert body["label"] == "positive" and 0.5 <= body["score"] <= 1.0
     assert body["model_version"].startswith("serving-")
 
@@ -130,3 +132,33 @@ def test_explicit_bf16_is_refused_at_once_where_the_cpu_has_no_native_bf16(
     assert code == 2 and time.monotonic() - started < 20, logs
     assert "SENTIMENT_DTYPE / --dtype" in logs and "no native bf16; use auto or fp32" in logs
     assert "Started server process" not in logs  # refused before any worker started
+
+
+def test_known_share_says_how_much_the_model_could_read(server: ServerProcess) -> None:
+    texts = [GOOD, "😀😀 🎬!", "a superb zzqxv blorptastic film"]
+    r = httpx.post(f"{server.url}/predict", json={"texts": texts})
+    shares = [p["known_share"] for p in r.json()["predictions"]]
+    assert shares[0] == 1.0 and shares[1] < 0.5 and 0.5 < shares[2] < 1.0
+
+
+def test_long_texts_are_refused_or_truncated_as_configured(
+    serving_artifact: Path, tmp_path: Path
+) -> None:
+    head, tail = "a wonderful superb film " * 10, " dull boring awful" * 10
+    long = head + "the plot " * 2000 + tail  # 18,000+ characters
+    with ServerProcess(serving_artifact, tmp_path, dtype="fp32", max_text_chars=1000) as refuse:
+        r = httpx.post(f"{refuse.url}/predict", json={"text": long})
+        assert r.status_code == 422 and r.json()["error"] == "text_too_long"
+        assert "SENTIMENT_LONG_TEXTS=truncate" in r.json()["message"]
+    settings = {"dtype": "fp32", "max_text_chars": 1000, "long_texts": "truncate"}
+    with ServerProcess(serving_artifact, tmp_path, **settings) as cut:
+        r = httpx.post(f"{cut.url}/predict", json={"texts": [long, GOOD]})
+        first, second = r.json()["predictions"]
+        assert r.status_code == 200 and first["truncated"] is True and second["truncated"] is False
+        kept = long[:499] + "\n" + long[-500:]
+        alone = httpx.post(f"{cut.url}/predict", json={"text": kept}).json()
+        assert alone["truncated"] is False and first["score"] == pytest.approx(alone["score"])
+        explained = httpx.post(f"{cut.url}/explain", json={"text": long})
+        assert explained.status_code == 422 and "/explain explains whole texts" in explained.text
+        metrics = httpx.get(f"{cut.url}/metrics").text
+        assert "sentiment_truncated_texts_total 1.0" in metrics

@@ -66,3 +66,13 @@ def test_device_and_dtype_choices() -> None:
         resolve_device("tpu")
     with pytest.raises(ValueError, match="fp16"):
         resolve_dtype("fp16", resolve_device("cpu"))
+
+
+def test_predictions_give_the_scores_of_predict_and_the_known_share(
+    model: SentimentModel,
+) -> None:
+    texts = ["a wonderful superb film", "zzqx blorp", "😀", "a superb zzqx film"]
+    predictions = model.predictions(texts)
+    assert [p.score for p in predictions] == model.predict(texts)
+    assert [p.known_share for p in predictions] == [1.0, 0.0, 0.0, 0.75]
+    assert predictions[0].label == "positive"

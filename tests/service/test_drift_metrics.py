@@ -42,7 +42,7 @@ def test_every_scored_text_feeds_the_live_histograms(tiny_artifact: Path) -> Non
         "share": sample("sentiment_unknown_token_share_sum"),
         "clean": sample("sentiment_unknown_token_share_bucket", le="0.0"),
     }
-    scores = scorer.run(ids)
+    scores = [p.score for p in scorer.run(ids)]
     assert sample("sentiment_score_count") - before["count"] == 3
     assert sample("sentiment_score_sum") - before["sum"] == pytest.approx(sum(scores))
     shares = [drift.unknown_share(i) for i in ids]

@@ -56,8 +56,11 @@ def scorer(tiny_artifact: Path) -> Scorer:
 
 def test_run_keeps_input_order_and_matches_the_model(scorer: Scorer, tiny_artifact: Path) -> None:
     texts = ["great " * n + "film" for n in (40, 1, 7, 60, 2, 30)] + ["dull"]
-    scores = scorer.run(scorer.prepare(texts))
-    assert scores == pytest.approx(SentimentModel.load(tiny_artifact).predict(texts), abs=1e-6)
+    predictions = scorer.run(scorer.prepare(texts))
+    model = SentimentModel.load(tiny_artifact)
+    assert [p.score for p in predictions] == pytest.approx(model.predict(texts), abs=1e-6)
+    expected = model.predictions(texts)
+    assert [p.known_share for p in predictions] == [p.known_share for p in expected]
 
 
 def test_warm_up_and_checks_in_fp32(scorer: Scorer) -> None:
