@@ -149,3 +149,28 @@ def test_api_keys_come_from_a_secret_that_must_exist() -> None:
     ref = keys["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "sentiment-api-keys", "key": "keys"}  # docs/deployment.md creates it
     assert not ref.get("optional", False), "without the Secret, pods must not start keyless"
+
+
+def documented_ingress() -> dict:
+    """The example Ingress of docs/deployment.md (its TLS section)."""
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", docs, re.DOTALL)]
+    (ingress,) = [b for b in blocks if isinstance(b, dict) and b.get("kind") == "Ingress"]
+    return ingress
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_documented_ingress_is_valid_terminates_tls_and_reaches_the_service(
+    version: str,
+) -> None:
+    ingress = documented_ingress()
+    kubernetes_validate.validate(ingress, version, strict=True)
+    service = manifests()["Service"]
+    (tls,) = ingress["spec"]["tls"]
+    assert tls["secretName"]
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in tls["hosts"], "every host it serves is served over TLS"
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
