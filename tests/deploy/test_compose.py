@@ -3,12 +3,41 @@ load-test profile and the scaled set-up behind nginx."""
 
 from __future__ import annotations
 
+import os
+import re
+
+import pytest
 import yaml
 
 from service.app import BATCHER_STOP_S
-from tests.deploy.conftest import DEPLOY, compose_config, mounts
+from service.settings import ENV_PREFIX, Settings, load_settings
+from tests.deploy.conftest import DEPLOY, ROOT, compose_config, mounts
 
 SCALE = "deploy/compose.scale.yml"
+
+# The settings docker-compose.yml sets itself rather than passing them through from the
+# environment, with the value it gives them (None: left to the image) and why. Every other
+# setting must pass through: a new one fails test_every_other_setting_passes_through until it
+# is passed through or added here with its reason.
+FIXED_IN_COMPOSE = {
+    # The image's 0.0.0.0:8000, which the published port and the health check rely on.
+    "host": None,
+    "port": None,
+    # SENTIMENT_INFERENCE_THREADS counts per worker: one worker runs API_CPUS batches of one
+    # torch thread each, so that batches x threads = the CPU limit (test_api_threads_follow_...).
+    "workers": "1",
+    "inference_threads": "2",
+    "torch_threads": "1",
+    # Fits inside stop_grace_period (test_api_is_health_checked_on_readyz_and_restarted).
+    "drain_timeout_s": "30",
+}
+
+
+def variable(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+PASSED_THROUGH = sorted(variable(n) for n in Settings.model_fields if n not in FIXED_IN_COMPOSE)
 
 
 def test_compose_up_starts_api_prometheus_and_grafana_only() -> None:
@@ -70,7 +99,8 @@ def test_scaled_replicas_sit_behind_nginx() -> None:
     assert "ports" not in services["api"] or services["api"]["ports"] == []
     proxy = services["proxy"]
     assert proxy["image"].startswith("nginx:")
-    assert proxy["ports"][0]["published"] == "8000"
+    published = {port["target"]: port["published"] for port in proxy["ports"]}
+    assert published == {8000: "8000", 443: "8443"}  # HTTP and HTTPS (tests/deploy/test_proxy.py)
     assert mounts(proxy)["deploy/proxy/nginx.conf"] == "/etc/nginx/nginx.conf"
     assert services["loadtest"]["environment"]["LOCUST_HOST"] == "http://proxy:8000"
     assert services["api"]["environment"]["SENTIMENT_INFERENCE_THREADS"] == "1"
@@ -78,28 +108,13 @@ def test_scaled_replicas_sit_behind_nginx() -> None:
     assert "resolver 127.0.0.11" in nginx and "server api:8000 resolve;" in nginx
 
 
-def nginx_directives() -> list[str]:
-    text = (DEPLOY / "proxy" / "nginx.conf").read_text()
-    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    return [line for line in lines if line]
-
-
-def test_nginx_keeps_connections_passes_request_ids_and_does_not_retry_503s() -> None:
-    directives = nginx_directives()
-    assert any(d.startswith("keepalive ") for d in directives)  # upstream keep-alive
-    assert 'proxy_set_header Connection "";' in directives
-    assert "proxy_http_version 1.1;" in directives
-    assert "proxy_set_header X-Request-ID $request_id_to_pass;" in directives
-    (retry,) = [d for d in directives if d.startswith("proxy_next_upstream ")]
-    assert "http_503" not in retry and "http_502" not in retry
-    assert any(d.startswith("client_body_timeout") for d in directives)
-
-
-def test_prometheus_and_grafana_are_not_open_by_default() -> None:
+def test_nothing_is_published_beyond_this_host_by_default() -> None:
     services = compose_config()["services"]
     assert "--web.enable-lifecycle" not in services["prometheus"]["command"]
-    for name in ("prometheus", "grafana"):
+    for name in ("api", "prometheus", "grafana"):
         assert services[name]["ports"][0]["host_ip"] == "127.0.0.1", name
+    proxy = compose_config(SCALE)["services"]["proxy"]
+    assert {port["host_ip"] for port in proxy["ports"]} == {"127.0.0.1"}
     grafana = services["grafana"]["environment"]
     assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     opened = compose_config(GRAFANA_BIND="0.0.0.0", GRAFANA_ADMIN_PASSWORD="s3cret-long-one")
@@ -107,3 +122,61 @@ def test_prometheus_and_grafana_are_not_open_by_default() -> None:
     assert opened["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == (
         "s3cret-long-one"
     )
+
+
+def test_the_api_is_opened_only_by_api_bind() -> None:
+    opened = compose_config(API_BIND="0.0.0.0")["services"]
+    assert opened["api"]["ports"][0]["host_ip"] == "0.0.0.0"
+    assert opened["prometheus"]["ports"][0]["host_ip"] == "127.0.0.1"
+    proxy = compose_config(SCALE, API_BIND="0.0.0.0")["services"]["proxy"]
+    (plain,) = [port for port in proxy["ports"] if port["target"] == 8000]
+    assert plain["host_ip"] == "0.0.0.0"
+
+
+def test_every_setting_left_out_is_a_real_one() -> None:
+    assert set(FIXED_IN_COMPOSE) <= set(Settings.model_fields), "a setting was renamed"
+    # The ones fixed here are the ones the compose file's own comment lists.
+    text = (ROOT / "docker-compose.yml").read_text()
+    comment = text[text.index("# Every SENTIMENT_* setting") : text.index("    environment:")]
+    assert set(re.findall(r"SENTIMENT_\w+", comment)) - {"SENTIMENT_"} == {
+        variable(n) for n in FIXED_IN_COMPOSE
+    }
+
+
+def test_every_other_setting_passes_through() -> None:
+    given = {name: f"from-the-environment-{i}" for i, name in enumerate(PASSED_THROUGH)}
+    environment = compose_config(**given)["services"]["api"]["environment"]
+    assert {name: environment.get(name) for name in given} == given
+    # The fixed ones stay as they are, whatever the environment says.
+    fixed = {variable(n): v for n, v in FIXED_IN_COMPOSE.items() if v is not None}
+    pushed = compose_config(**{name: "9" for name in fixed})["services"]["api"]["environment"]
+    assert {name: pushed[name] for name in fixed} == fixed
+    for setting, value in FIXED_IN_COMPOSE.items():
+        if value is None:
+            assert variable(setting) not in environment
+
+
+def test_left_unset_the_service_gets_its_own_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What compose passes when nothing is set (mostly empty values) is valid, and means the
+    service's defaults: Settings read an empty variable as unset."""
+    environment = compose_config()["services"]["api"]["environment"]
+    assert environment["SENTIMENT_API_KEYS"] == "", "no key is ever written into the file"
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    fixed = {n: v for n, v in FIXED_IN_COMPOSE.items() if v is not None}
+    expected = Settings(**fixed)  # the service's defaults but for those, read from no variable
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings() == expected
+
+
+def test_compose_never_blanks_a_setting_that_the_image_sets() -> None:
+    """An empty value in `environment` replaces the image's ENV: a setting the Dockerfile sets
+    is either left alone or given the image's value by default."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    runtime = dockerfile[dockerfile.rindex("\nFROM ") :]
+    image = dict(re.findall(r"\b(SENTIMENT_\w+)=(\S+)", runtime))
+    assert {"SENTIMENT_HOST", "SENTIMENT_PORT"} <= set(image)
+    environment = compose_config()["services"]["api"]["environment"]
+    for name, value in image.items():
+        assert environment.get(name, value) == value, name

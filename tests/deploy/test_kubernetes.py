@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from service.app import BATCHER_STOP_S
+from service.settings import ENV_PREFIX, Settings
 from tests.deploy.conftest import DEPLOY, ROOT
 
 KUBERNETES = DEPLOY / "kubernetes"
@@ -127,3 +128,49 @@ def test_the_scrape_config_keeps_the_deployments_pods_on_their_http_port() -> No
     assert keep[("__meta_kubernetes_pod_container_port_name",)] in {
         p["name"] for p in container(found["Deployment"])["ports"]
     }
+
+
+def test_every_variable_the_pod_sets_is_a_setting_with_a_valid_value() -> None:
+    """A misspelt SENTIMENT_* variable would be ignored silently by the service; a bad value
+    would stop every pod at start-up."""
+    env = container(manifests()["Deployment"])["env"]
+    literal = {e["name"]: e["value"] for e in env if "value" in e}
+    names = {e["name"] for e in env}
+    assert all(name.startswith(ENV_PREFIX) for name in names)
+    fields = {name.removeprefix(ENV_PREFIX).lower() for name in names}
+    assert fields <= set(Settings.model_fields), fields - set(Settings.model_fields)
+    Settings(**{name.removeprefix(ENV_PREFIX).lower(): v for name, v in literal.items()})
+    assert "SENTIMENT_EXPLAIN_CONCURRENCY" in literal
+
+
+def test_api_keys_come_from_a_secret_that_must_exist() -> None:
+    (keys,) = [e for e in container(manifests()["Deployment"])["env"] if e["name"].endswith("KEYS")]
+    assert "value" not in keys, "no key is ever written into a manifest"
+    ref = keys["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "sentiment-api-keys", "key": "keys"}  # docs/deployment.md creates it
+    assert not ref.get("optional", False), "without the Secret, pods must not start keyless"
+
+
+def documented_ingress() -> dict:
+    """The example Ingress of docs/deployment.md (its TLS section)."""
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", docs, re.DOTALL)]
+    (ingress,) = [b for b in blocks if isinstance(b, dict) and b.get("kind") == "Ingress"]
+    return ingress
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_documented_ingress_is_valid_terminates_tls_and_reaches_the_service(
+    version: str,
+) -> None:
+    ingress = documented_ingress()
+    kubernetes_validate.validate(ingress, version, strict=True)
+    service = manifests()["Service"]
+    (tls,) = ingress["spec"]["tls"]
+    assert tls["secretName"]
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in tls["hosts"], "every host it serves is served over TLS"
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
