@@ -15,38 +15,11 @@ import pytest
 
 from tests.e2e.server import ServerProcess
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = "a-page-test-key-0123456789"
 REVIEW = (
     "A wonderful film with a superb cast and a moving story.<br /><br />The plot is dull and "
     "the ending dreadful, but the actors are brilliant. Cafe\u0301 scenes 😀"
 )
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):  # CI installs the browser (.ci/run): missing there is a failure
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is missing: apt-get install chromium (Debian's package)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
