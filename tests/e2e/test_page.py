@@ -1,7 +1,8 @@
 """The page at GET / in a real browser (Playwright driving Debian's Chromium) against the real
 server: type, submit, read the label and the shaded words back, the part not read, the error
-path, the API-key field, contrast, and nothing fetched from elsewhere. It takes the README's
-screenshot: EXPLAIN_PAGE_SCREENSHOT=docs/explain-page.png pytest tests/e2e/test_page.py"""
+path (which takes the earlier result away), the API-key field, contrast, and nothing fetched
+from elsewhere. It takes the README's screenshot:
+EXPLAIN_PAGE_SCREENSHOT=docs/explain-page.png pytest tests/e2e/test_page.py"""
 
 from __future__ import annotations
 
@@ -45,12 +46,20 @@ def page(browser: object, server: ServerProcess) -> Iterator[object]:
     context.close()
 
 
-def explain_with_the_keyboard(page: object, text: str) -> None:
+def explain_with_the_keyboard(page: object, text: str) -> dict:
+    """Type `text` and submit it with Ctrl+Enter; the /explain answer the page rendered."""
     page.keyboard.press("Tab")  # the review is the first field (no key needed here)
     assert page.evaluate("document.activeElement.id") == "review"
     page.keyboard.insert_text(text)
-    page.keyboard.press("Control+Enter")
+    with page.expect_response("**/explain", timeout=30_000) as answer:
+        page.keyboard.press("Control+Enter")
     page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    return answer.value.json()
+
+
+def submit(page: object, text: str) -> None:
+    page.fill("#review", text)
+    page.click("#submit")
 
 
 def shaded_words(page: object) -> list[dict]:
@@ -163,3 +172,20 @@ def test_the_key_field_appears_when_the_service_needs_one(
         assert page.text_content("#label") in {"positive", "negative"}
         assert page.text_content("#model-version").startswith("serving-")
         context.close()
+
+
+def test_a_failed_submit_takes_the_earlier_result_away(page: object) -> None:
+    explain_with_the_keyboard(page, "a wonderful film")
+    submit(page, "   ")  # empty: refused in the page, before any request
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error") == "Type or paste a review first."
+    assert page.is_hidden("#result")
+
+    submit(page, "a wonderful film")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert page.is_hidden("#error")
+    page.route("**/explain", lambda route: route.abort())  # the service does not answer
+    submit(page, "a dull film")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error").startswith("The service did not answer")
+    assert page.is_hidden("#result")

@@ -38,9 +38,8 @@ function authHeaders() {
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
-function needKey(message) {
+function needKey() {
   $("key-row").hidden = false;
-  if (message) showError(message);
   $("api-key").focus();
 }
 
@@ -48,6 +47,13 @@ function showError(message) {
   const box = $("error");
   box.textContent = message;
   box.hidden = false;
+}
+
+// A submit that failed takes the earlier result off the screen, where it would read as the
+// answer for the text now in the box.
+function fail(message) {
+  $("result").hidden = true;
+  showError(message);
 }
 
 async function loadModel() {
@@ -151,7 +157,7 @@ async function explain(event) {
   const text = $("review").value;
   $("error").hidden = true;
   if (!text.trim()) {
-    showError("Type or paste a review first.");
+    fail("Type or paste a review first.");
     $("review").focus();
     return;
   }
@@ -168,18 +174,18 @@ async function explain(event) {
     const roundTrip = Math.round(performance.now() - started);
     const body = await response.json().catch(() => ({}));
     if (response.status === 401) {
-      needKey(body.message || "This service needs an API key.");
+      fail(body.message || "This service needs an API key.");
+      needKey();
       return;
     }
     if (!response.ok) {
-      $("result").hidden = true;
-      showError(body.message || `The service answered ${response.status}.`);
+      fail(body.message || `The service answered ${response.status}.`);
       return;
     }
     const serverMs = Math.round(Number(response.headers.get("X-Total-Time")) || roundTrip);
     render(text, body, serverMs, roundTrip);
   } catch (err) {
-    showError(`The service did not answer: ${err}`);
+    fail(`The service did not answer: ${err}`);
   } finally {
     button.disabled = false;
     button.textContent = "Explain";
