@@ -1,7 +1,8 @@
 """The page at GET / in a real browser (Playwright driving Debian's Chromium) against the real
 server: type, submit, read the label and the shaded words back, the part not read, the error
-path (which takes the earlier result away), the API-key field, contrast, and nothing fetched
-from elsewhere. It takes the README's screenshot:
+path (which takes the earlier result away), the API-key field, contrast, a focused word's value
+on screen, unknown words marked, and nothing fetched from elsewhere. It takes the README's
+screenshot:
 EXPLAIN_PAGE_SCREENSHOT=docs/explain-page.png pytest tests/e2e/test_page.py"""
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def submit(page: object, text: str) -> None:
     page.click("#submit")
 
 
+def signed(x: float) -> str:
+    """page.js's signed(): three decimals and a true minus sign."""
+    return f"{'+' if x >= 0 else '−'}{abs(x):.3f}"
+
+
 def shaded_words(page: object) -> list[dict]:
     return page.eval_on_selector_all(
         "#shaded .tok",
@@ -104,6 +110,8 @@ def test_type_submit_and_read_the_label_and_the_shaded_words_back(
 
     assert all(url.startswith(server.url) for url in page.fetched), page.fetched
     assert page.errors == []
+    page.locator("#shaded .tok", has_text="superb").focus()  # the screenshot shows its value
+    assert page.text_content("#word-detail").startswith("“superb”: ")
     shot = tmp_path / "explain-page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert 10_000 < shot.stat().st_size < 250_000
@@ -189,3 +197,60 @@ def test_a_failed_submit_takes_the_earlier_result_away(page: object) -> None:
     page.wait_for_selector("#error:not([hidden])")
     assert page.text_content("#error").startswith("The service did not answer")
     assert page.is_hidden("#result")
+
+
+def in_view(page: object, selector: str) -> bool:
+    return page.eval_on_selector(
+        selector,
+        "e => { const r = e.getBoundingClientRect(); "
+        "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }",
+    )
+
+
+def test_a_focused_or_pointed_at_word_shows_its_value_on_screen(page: object) -> None:
+    # Long enough that the shaded text runs past the bottom of the window.
+    explain_with_the_keyboard(page, "Superb start. " + "the plot of it " * 300 + "dull end.")
+    page.keyboard.press("Tab")  # the button
+    for expected_word in ("Superb", "start"):
+        page.keyboard.press("Tab")  # the next shaded word
+        focused = page.evaluate(
+            "({cls: document.activeElement.className, text: document.activeElement.textContent,"
+            " value: +document.activeElement.dataset.attribution})"
+        )
+        assert focused["cls"].split()[0] == "tok" and focused["text"] == expected_word
+        towards = "positive" if focused["value"] >= 0 else "negative"
+        unknown = "; a word the model does not know" if "unknown" in focused["cls"] else ""
+        expected = f"“{expected_word}”: {signed(focused['value'])}, towards {towards}{unknown}"
+        assert page.text_content("#word-detail") == expected
+        assert page.is_visible("#word-detail") and in_view(page, "#word-detail")
+        assert in_view(page, ":focus")  # and the word it describes is on screen too
+
+    last = page.locator("#shaded .tok").last  # "." of "dull end.", far below the first
+    last.hover()
+    value = float(last.get_attribute("data-attribution"))
+    assert page.text_content("#word-detail").startswith(f"“.”: {signed(value)}")
+    assert in_view(page, "#word-detail")
+
+
+def test_unknown_words_are_marked_and_the_legend_says_so(page: object) -> None:
+    # The tests' tiny model knows 37 words: "zyxwv", "qqqq" and the emoji are not among them.
+    api = explain_with_the_keyboard(page, "A superb film, zyxwv qqqq 😀 but dull.")
+    unknown = [t["unknown"] for t in api["tokens"] if t["end"] > t["start"]]
+    assert any(unknown) and not all(unknown)  # both kinds, or the test proves nothing
+    words = page.eval_on_selector_all(
+        "#shaded .tok",
+        """spans => spans.map(s => ({
+            line: getComputedStyle(s).textDecorationLine,
+            style: getComputedStyle(s).textDecorationStyle,
+        }))""",
+    )
+    underlined = [w["line"] == "underline" and w["style"] == "dotted" for w in words]
+    assert underlined == unknown
+
+    sample = page.locator(".keys .unknown")  # the legend shows the same mark, and says what it is
+    assert sample.is_visible()
+    assert sample.evaluate("s => getComputedStyle(s).textDecorationStyle") == "dotted"
+    assert "does not know" in page.locator(".keys li", has=page.locator(".unknown")).inner_text()
+    first_unknown = page.locator("#shaded .tok.unknown").first
+    first_unknown.focus()
+    assert "a word the model does not know" in page.text_content("#word-detail")

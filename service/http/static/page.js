@@ -33,6 +33,13 @@ function textColour(rgb) {
 // +0.123 / −0.123 (a true minus sign, as the legend has)
 const signed = (x, digits = 3) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}`;
 
+// What a word did, in words: the tooltip, the screen-reader label and the visible detail line.
+function describe(token) {
+  const towards = token.attribution >= 0 ? "towards positive" : "towards negative";
+  const unknown = token.unknown ? "; a word the model does not know" : "";
+  return `${signed(token.attribution)}, ${towards}${unknown}`;
+}
+
 function authHeaders() {
   const key = $("api-key").value.trim();
   return key ? { Authorization: `Bearer ${key}` } : {};
@@ -98,18 +105,25 @@ function renderShaded(text, tokens, notRead, scale) {
       span.title = "not read: past the model's token limit";
     } else {
       const rgb = shade(piece.attribution / scale);
-      span.className = "tok";
+      span.className = piece.unknown ? "tok unknown" : "tok";
       span.dataset.attribution = piece.attribution;
       span.style.backgroundColor = `rgb(${rgb.join(",")})`;
       span.style.color = textColour(rgb);
-      span.title = `${signed(piece.attribution)}${piece.unknown ? " (unknown word)" : ""}`;
-      span.tabIndex = 0; // keyboard users reach the title too
+      span.title = describe(piece);
+      span.dataset.detail = `“${span.textContent}”: ${span.title}`; // the detail line's text
+      span.tabIndex = 0; // keyboard users reach the detail line too
       span.setAttribute("aria-label", `${span.textContent}: ${span.title}`);
     }
     out.append(span);
     at = piece.end;
   }
   plain(chars.length);
+}
+
+// Shows the value of the word pointed at or focused, in a line that stays in view (page.css).
+function showDetail(event) {
+  const word = event.target.closest(".tok");
+  if (word) $("word-detail").textContent = word.dataset.detail;
 }
 
 function renderStrongest(text, tokens) {
@@ -143,6 +157,7 @@ function render(text, body, serverMs, roundTripMs) {
   $("legend-min").textContent = `−${scale.toFixed(2)}`;
   $("legend-max").textContent = `+${scale.toFixed(2)}`;
   renderShaded(text, body.tokens, body.not_read, scale);
+  $("word-detail").textContent = "Point at a word, or Tab to it, to see its value here.";
   renderStrongest(text, body.tokens);
   const c = body.completeness;
   $("completeness").textContent =
@@ -209,5 +224,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("api-key").addEventListener("change", loadModel);
+  $("shaded").addEventListener("focusin", showDetail);
+  $("shaded").addEventListener("mouseover", showDetail);
   loadModel();
 });
