@@ -1,14 +1,15 @@
 """The page at GET / in a real browser (Playwright driving Debian's Chromium) against the real
 server: type, submit, read the label and the shaded words back, the part not read, the error
 path (which takes the earlier result away), the API-key field, contrast, a focused word's value
-on screen, unknown words marked, and nothing fetched from elsewhere. It takes the README's
-screenshot:
+on screen, unknown words marked, no punctuation among the strongest words, and nothing fetched
+from elsewhere. It takes the README's screenshot:
 EXPLAIN_PAGE_SCREENSHOT=docs/explain-page.png pytest tests/e2e/test_page.py"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def submit(page: object, text: str) -> None:
 def signed(x: float) -> str:
     """page.js's signed(): three decimals and a true minus sign."""
     return f"{'+' if x >= 0 else '−'}{abs(x):.3f}"
+
+
+def punctuation_only(word: str) -> bool:
+    return all(unicodedata.category(c).startswith("P") or c.isspace() for c in word)
 
 
 def shaded_words(page: object) -> list[dict]:
@@ -254,3 +259,24 @@ def test_unknown_words_are_marked_and_the_legend_says_so(page: object) -> None:
     first_unknown = page.locator("#shaded .tok.unknown").first
     first_unknown.focus()
     assert "a word the model does not know" in page.text_content("#word-detail")
+
+
+def test_punctuation_is_never_among_the_strongest_words(page: object) -> None:
+    # Six tokens, so every token of either sign makes its top five: punctuation would be listed.
+    text = "superb film . ! dull ,"
+    api = explain_with_the_keyboard(page, text)
+    marks = [t for t in api["tokens"] if punctuation_only(text[t["start"] : t["end"]])]
+    assert len(marks) == 3 and all(t["attribution"] != 0 for t in marks)
+
+    words = [t for t in api["tokens"] if t not in marks]
+    by_value = sorted(words, key=lambda t: t["attribution"], reverse=True)
+    item = lambda t: f"{text[t['start'] : t['end']]} ({signed(t['attribution'])})"  # noqa: E731
+    positive = [item(t) for t in by_value if t["attribution"] > 0][:5]
+    negative = [item(t) for t in reversed(by_value) if t["attribution"] < 0][:5]
+    assert page.eval_on_selector_all("#top-positive li", "l => l.map(i => i.textContent)") == (
+        positive
+    )
+    assert page.eval_on_selector_all("#top-negative li", "l => l.map(i => i.textContent)") == (
+        negative
+    )
+    assert len(page.query_selector_all("#shaded .tok")) == 6  # still shaded in the text

@@ -33,6 +33,9 @@ function textColour(rgb) {
 // +0.123 / −0.123 (a true minus sign, as the legend has)
 const signed = (x, digits = 3) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}`;
 
+// A token of punctuation alone (or an empty span): shaded, but not one of the strongest words.
+const PUNCTUATION_ONLY = /^[\p{P}\s]*$/u;
+
 // What a word did, in words: the tooltip, the screen-reader label and the visible detail line.
 function describe(token) {
   const towards = token.attribution >= 0 ? "towards positive" : "towards negative";
@@ -128,7 +131,7 @@ function showDetail(event) {
 
 function renderStrongest(text, tokens) {
   const chars = Array.from(text);
-  const word = (t) => chars.slice(t.start, t.end).join("") || "(no word)";
+  const word = (t) => chars.slice(t.start, t.end).join("");
   const list = (id, chosen) => {
     $(id).replaceChildren(
       ...chosen.map((t) => {
@@ -138,7 +141,8 @@ function renderStrongest(text, tokens) {
       }),
     );
   };
-  const sorted = [...tokens].sort((a, b) => b.attribution - a.attribution);
+  const words = tokens.filter((t) => !PUNCTUATION_ONLY.test(word(t)));
+  const sorted = words.sort((a, b) => b.attribution - a.attribution);
   list("top-positive", sorted.filter((t) => t.attribution > 0).slice(0, 5));
   list("top-negative", sorted.reverse().filter((t) => t.attribution < 0).slice(0, 5));
 }
