@@ -1,8 +1,8 @@
 """The page at GET / in a real browser (Playwright driving Debian's Chromium) against the real
 server: type, submit, read the label and the shaded words back, the part not read, the error
 path (which takes the earlier result away), the API-key field, contrast, a focused word's value
-on screen, unknown words marked, no punctuation among the strongest words, and nothing fetched
-from elsewhere. It takes the README's screenshot:
+on screen, unknown words marked, no punctuation among the strongest words, the completeness
+check in plain words, and nothing fetched from elsewhere. It takes the README's screenshot:
 EXPLAIN_PAGE_SCREENSHOT=docs/explain-page.png pytest tests/e2e/test_page.py"""
 
 from __future__ import annotations
@@ -280,3 +280,39 @@ def test_punctuation_is_never_among_the_strongest_words(page: object) -> None:
         negative
     )
     assert len(page.query_selector_all("#shaded .tok")) == 6  # still shaded in the text
+
+
+JARGON = ("logit", "baseline", "integrated gradients", "tolerance", "attribution", "delta")
+
+
+def test_the_completeness_check_reads_in_plain_words_with_the_numbers_on_request(
+    page: object,
+) -> None:
+    api = explain_with_the_keyboard(page, "a superb film but a dull plot")
+    c = api["completeness"]
+    assert c["within_tolerance"]
+    plain = page.text_content("#completeness")
+    assert not [word for word in JARGON if word in plain.lower()], plain
+    moved = api["logit"] - api["baseline_logit"]
+    assert f"add up to {signed(moved + c['delta'])}, matching" in plain
+    assert f"({signed(moved)})" in plain and "accounts for the whole score" in plain
+
+    assert page.is_hidden("#completeness-numbers")  # behind a disclosure, one click away
+    page.click("#result summary")
+    numbers = page.text_content("#completeness-numbers")
+    assert page.is_visible("#completeness-numbers")
+    assert f"logit {api['logit']:.3f}" in numbers and f"{c['tolerance']:.3f}" in numbers
+    assert "within the tolerance" in numbers
+
+    def off_by_half(route: object) -> None:  # the real answer, its check made to fail
+        body = route.fetch().json()  # type: ignore[attr-defined]
+        body["completeness"].update(delta=0.5, within_tolerance=False)
+        route.fulfill(json=body)  # type: ignore[attr-defined]
+
+    page.route("**/explain", off_by_half)
+    submit(page, "a superb film but a dull plot")
+    page.wait_for_selector("#completeness:has-text('approximate')")
+    plain = page.text_content("#completeness")
+    assert "read the shading as approximate" in plain and "whole score" not in plain
+    assert not [word for word in JARGON if word in plain.lower()], plain
+    assert "over the tolerance" in page.text_content("#completeness-numbers")

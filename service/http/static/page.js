@@ -163,12 +163,30 @@ function render(text, body, serverMs, roundTripMs) {
   renderShaded(text, body.tokens, body.not_read, scale);
   $("word-detail").textContent = "Point at a word, or Tab to it, to see its value here.";
   renderStrongest(text, body.tokens);
-  const c = body.completeness;
-  $("completeness").textContent =
-    `Integrated Gradients, ${body.method.steps} steps from a text of padding: the attributions ` +
-    `sum to logit ${body.logit.toFixed(3)} minus baseline ${body.baseline_logit.toFixed(3)} ` +
-    `within ${Math.abs(c.delta).toFixed(4)} (tolerance ${c.tolerance.toFixed(3)}).`;
+  renderCompleteness(body);
   $("result").hidden = false;
+}
+
+// The check that the word values account for the whole score: in plain words, and the numbers
+// (Integrated Gradients' completeness) behind a disclosure for whoever wants them.
+function renderCompleteness(body) {
+  const c = body.completeness;
+  const moved = body.logit - body.baseline_logit; // the attributions should sum to this
+  const total = moved + c.delta;
+  const reach =
+    `how far this review moved the model from where an empty text leaves it (${signed(moved)})`;
+  $("completeness").textContent = c.within_tolerance
+    ? `The word values add up to ${signed(total)}, matching ${reach}: the shading accounts ` +
+      "for the whole score."
+    : `The word values add up to ${signed(total)}, which should match ${reach} but does not ` +
+      "closely: read the shading as approximate.";
+  $("completeness-numbers").textContent =
+    `Integrated Gradients, ${body.method.steps} steps (${c.evaluations} gradient evaluations) ` +
+    `from a text of padding. The attributions sum to ${total.toFixed(4)}; logit ` +
+    `${body.logit.toFixed(3)} minus baseline logit ${body.baseline_logit.toFixed(3)} is ` +
+    `${moved.toFixed(4)}; the difference, ${Math.abs(c.delta).toFixed(4)}, is ` +
+    `${c.within_tolerance ? "within" : "over"} the tolerance of ${c.tolerance.toFixed(3)}. ` +
+    "The logit is the model's score before the sigmoid turns it into P(positive).";
 }
 
 async function explain(event) {
