@@ -130,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="P(positive) for English reviews, from a BiLSTM trained on IMDB.",
         lifespan=lifespan,
+        docs_url=None,  # service.http.docs serves /docs from the package, not from a CDN
+        redoc_url=None,  # ReDoc would load from a CDN: blank where the internet is out of reach
     )
     app.state.service = state
     errors.install(app)

@@ -7,16 +7,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from service.http import page, probes
+from service.http import docs, page, probes
 from service.http.explain import ExplainEndpoint
 from service.http.predict import PredictEndpoint
 
-ROUTERS = (probes.router, page.router)
+ROUTERS = (probes.router, page.router, docs.router)
 
 
 def install(app: FastAPI) -> None:
-    """POST /predict and /explain (bare ASGI endpoints), the probes, /model, /metrics and the
-    page; FastAPI itself serves /docs and /openapi.json."""
+    """POST /predict and /explain (bare ASGI endpoints), the probes, /model, /metrics, the page
+    and /docs with its assets; FastAPI itself serves /openapi.json."""
     app.router.routes.append(Route("/predict", PredictEndpoint(), methods=["POST"]))
     app.router.routes.append(Route("/explain", ExplainEndpoint(), methods=["POST"]))
     for router in ROUTERS:

@@ -1,12 +1,15 @@
 """The page at GET / in a real browser (Playwright driving Debian's Chromium) against the real
 server: type, submit, read the label and the shaded words back, the part not read, the error
-path, the API-key field, contrast, and nothing fetched from elsewhere. It takes the README's
-screenshot: EXPLAIN_PAGE_SCREENSHOT=docs/explain-page.png pytest tests/e2e/test_page.py"""
+path (which takes the earlier result away), the API-key field, contrast, a focused word's value
+on screen, unknown words marked, no punctuation among the strongest words, the completeness
+check in plain words, and nothing fetched from elsewhere. It takes the README's screenshot:
+EXPLAIN_PAGE_SCREENSHOT=docs/explain-page.png pytest tests/e2e/test_page.py"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,38 +18,11 @@ import pytest
 
 from tests.e2e.server import ServerProcess
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KEY = "a-page-test-key-0123456789"
 REVIEW = (
     "A wonderful film with a superb cast and a moving story.<br /><br />The plot is dull and "
     "the ending dreadful, but the actors are brilliant. Cafe\u0301 scenes 😀"
 )
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):  # CI installs the browser (.ci/run): missing there is a failure
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} is missing: apt-get install chromium (Debian's package)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +48,29 @@ def page(browser: object, server: ServerProcess) -> Iterator[object]:
     context.close()
 
 
-def explain_with_the_keyboard(page: object, text: str) -> None:
+def explain_with_the_keyboard(page: object, text: str) -> dict:
+    """Type `text` and submit it with Ctrl+Enter; the /explain answer the page rendered."""
     page.keyboard.press("Tab")  # the review is the first field (no key needed here)
     assert page.evaluate("document.activeElement.id") == "review"
     page.keyboard.insert_text(text)
-    page.keyboard.press("Control+Enter")
+    with page.expect_response("**/explain", timeout=30_000) as answer:
+        page.keyboard.press("Control+Enter")
     page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    return answer.value.json()
+
+
+def submit(page: object, text: str) -> None:
+    page.fill("#review", text)
+    page.click("#submit")
+
+
+def signed(x: float) -> str:
+    """page.js's signed(): three decimals and a true minus sign."""
+    return f"{'+' if x >= 0 else '−'}{abs(x):.3f}"
+
+
+def punctuation_only(word: str) -> bool:
+    return all(unicodedata.category(c).startswith("P") or c.isspace() for c in word)
 
 
 def shaded_words(page: object) -> list[dict]:
@@ -122,6 +115,8 @@ def test_type_submit_and_read_the_label_and_the_shaded_words_back(
 
     assert all(url.startswith(server.url) for url in page.fetched), page.fetched
     assert page.errors == []
+    page.locator("#shaded .tok", has_text="superb").focus()  # the screenshot shows its value
+    assert page.text_content("#word-detail").startswith("“superb”: ")
     shot = tmp_path / "explain-page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert 10_000 < shot.stat().st_size < 250_000
@@ -190,3 +185,134 @@ def test_the_key_field_appears_when_the_service_needs_one(
         assert page.text_content("#label") in {"positive", "negative"}
         assert page.text_content("#model-version").startswith("serving-")
         context.close()
+
+
+def test_a_failed_submit_takes_the_earlier_result_away(page: object) -> None:
+    explain_with_the_keyboard(page, "a wonderful film")
+    submit(page, "   ")  # empty: refused in the page, before any request
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error") == "Type or paste a review first."
+    assert page.is_hidden("#result")
+
+    submit(page, "a wonderful film")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert page.is_hidden("#error")
+    page.route("**/explain", lambda route: route.abort())  # the service does not answer
+    submit(page, "a dull film")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error").startswith("The service did not answer")
+    assert page.is_hidden("#result")
+
+
+def in_view(page: object, selector: str) -> bool:
+    return page.eval_on_selector(
+        selector,
+        "e => { const r = e.getBoundingClientRect(); "
+        "return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }",
+    )
+
+
+def test_a_focused_or_pointed_at_word_shows_its_value_on_screen(page: object) -> None:
+    # Long enough that the shaded text runs past the bottom of the window.
+    explain_with_the_keyboard(page, "Superb start. " + "the plot of it " * 300 + "dull end.")
+    page.keyboard.press("Tab")  # the button
+    for expected_word in ("Superb", "start"):
+        page.keyboard.press("Tab")  # the next shaded word
+        focused = page.evaluate(
+            "({cls: document.activeElement.className, text: document.activeElement.textContent,"
+            " value: +document.activeElement.dataset.attribution})"
+        )
+        assert focused["cls"].split()[0] == "tok" and focused["text"] == expected_word
+        towards = "positive" if focused["value"] >= 0 else "negative"
+        unknown = "; a word the model does not know" if "unknown" in focused["cls"] else ""
+        expected = f"“{expected_word}”: {signed(focused['value'])}, towards {towards}{unknown}"
+        assert page.text_content("#word-detail") == expected
+        assert page.is_visible("#word-detail") and in_view(page, "#word-detail")
+        assert in_view(page, ":focus")  # and the word it describes is on screen too
+
+    last = page.locator("#shaded .tok").last  # "." of "dull end.", far below the first
+    last.hover()
+    value = float(last.get_attribute("data-attribution"))
+    assert page.text_content("#word-detail").startswith(f"“.”: {signed(value)}")
+    assert in_view(page, "#word-detail")
+
+
+def test_unknown_words_are_marked_and_the_legend_says_so(page: object) -> None:
+    # The tests' tiny model knows 37 words: "zyxwv", "qqqq" and the emoji are not among them.
+    api = explain_with_the_keyboard(page, "A superb film, zyxwv qqqq 😀 but dull.")
+    unknown = [t["unknown"] for t in api["tokens"] if t["end"] > t["start"]]
+    assert any(unknown) and not all(unknown)  # both kinds, or the test proves nothing
+    words = page.eval_on_selector_all(
+        "#shaded .tok",
+        """spans => spans.map(s => ({
+            line: getComputedStyle(s).textDecorationLine,
+            style: getComputedStyle(s).textDecorationStyle,
+        }))""",
+    )
+    underlined = [w["line"] == "underline" and w["style"] == "dotted" for w in words]
+    assert underlined == unknown
+
+    sample = page.locator(".keys .unknown")  # the legend shows the same mark, and says what it is
+    assert sample.is_visible()
+    assert sample.evaluate("s => getComputedStyle(s).textDecorationStyle") == "dotted"
+    assert "does not know" in page.locator(".keys li", has=page.locator(".unknown")).inner_text()
+    first_unknown = page.locator("#shaded .tok.unknown").first
+    first_unknown.focus()
+    assert "a word the model does not know" in page.text_content("#word-detail")
+
+
+def test_punctuation_is_never_among_the_strongest_words(page: object) -> None:
+    # Six tokens, so every token of either sign makes its top five: punctuation would be listed.
+    text = "superb film . ! dull ,"
+    api = explain_with_the_keyboard(page, text)
+    marks = [t for t in api["tokens"] if punctuation_only(text[t["start"] : t["end"]])]
+    assert len(marks) == 3 and all(t["attribution"] != 0 for t in marks)
+
+    words = [t for t in api["tokens"] if t not in marks]
+    by_value = sorted(words, key=lambda t: t["attribution"], reverse=True)
+    item = lambda t: f"{text[t['start'] : t['end']]} ({signed(t['attribution'])})"  # noqa: E731
+    positive = [item(t) for t in by_value if t["attribution"] > 0][:5]
+    negative = [item(t) for t in reversed(by_value) if t["attribution"] < 0][:5]
+    assert page.eval_on_selector_all("#top-positive li", "l => l.map(i => i.textContent)") == (
+        positive
+    )
+    assert page.eval_on_selector_all("#top-negative li", "l => l.map(i => i.textContent)") == (
+        negative
+    )
+    assert len(page.query_selector_all("#shaded .tok")) == 6  # still shaded in the text
+
+
+JARGON = ("logit", "baseline", "integrated gradients", "tolerance", "attribution", "delta")
+
+
+def test_the_completeness_check_reads_in_plain_words_with_the_numbers_on_request(
+    page: object,
+) -> None:
+    api = explain_with_the_keyboard(page, "a superb film but a dull plot")
+    c = api["completeness"]
+    assert c["within_tolerance"]
+    plain = page.text_content("#completeness")
+    assert not [word for word in JARGON if word in plain.lower()], plain
+    moved = api["logit"] - api["baseline_logit"]
+    assert f"add up to {signed(moved + c['delta'])}, matching" in plain
+    assert f"({signed(moved)})" in plain and "accounts for the whole score" in plain
+
+    assert page.is_hidden("#completeness-numbers")  # behind a disclosure, one click away
+    page.click("#result summary")
+    numbers = page.text_content("#completeness-numbers")
+    assert page.is_visible("#completeness-numbers")
+    assert f"logit {api['logit']:.3f}" in numbers and f"{c['tolerance']:.3f}" in numbers
+    assert "within the tolerance" in numbers
+
+    def off_by_half(route: object) -> None:  # the real answer, its check made to fail
+        body = route.fetch().json()  # type: ignore[attr-defined]
+        body["completeness"].update(delta=0.5, within_tolerance=False)
+        route.fulfill(json=body)  # type: ignore[attr-defined]
+
+    page.route("**/explain", off_by_half)
+    submit(page, "a superb film but a dull plot")
+    page.wait_for_selector("#completeness:has-text('approximate')")
+    plain = page.text_content("#completeness")
+    assert "read the shading as approximate" in plain and "whole score" not in plain
+    assert not [word for word in JARGON if word in plain.lower()], plain
+    assert "over the tolerance" in page.text_content("#completeness-numbers")

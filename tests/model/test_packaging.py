@@ -46,7 +46,22 @@ def test_the_wheel_carries_the_artifact(wheel: Path) -> None:
         assert f"model/bundled/imdb-bilstm/{name}" in names
     for name in ("index.html", "page.css", "page.js"):  # the page at GET /
         assert f"service/http/static/{name}" in names
+    for name in ("docs.html", "docs.js"):  # GET /docs; Swagger UI itself is a dependency's
+        assert f"service/http/static/{name}" in names
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
+
+
+def test_the_wheel_requires_the_package_that_serves_swagger_ui(wheel: Path) -> None:
+    """/docs reads Swagger UI's files from fastapi-offline at run time (service/http/docs.py):
+    an install without it would fail at start-up."""
+    archive = zipfile.ZipFile(wheel)
+    metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in archive.read(metadata).decode().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    assert any(r.replace("_", "-").startswith("fastapi-offline") for r in requires), requires
 
 
 def test_an_installed_wheel_loads_its_own_copy(wheel: Path, tmp_path: Path) -> None:

@@ -63,5 +63,7 @@ def test_the_route_labels_are_the_routes_the_app_serves() -> None:
     served = routes.paths(app)
     assert {"/predict", "/explain", "/healthz", "/readyz", "/model", "/metrics", "/"} <= served
     assert {"/docs", "/openapi.json", "/static/page.js", "/static/page.css"} <= served
+    assert {"/docs/docs.js", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"} <= served
+    assert "/redoc" not in served  # FastAPI's own, from a CDN, is off
     middleware = next(m for m in app.user_middleware if m.cls.__name__ == "ObservabilityMiddleware")
     assert middleware.kwargs["routes"] == served

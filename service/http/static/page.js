@@ -33,14 +33,23 @@ function textColour(rgb) {
 // +0.123 / −0.123 (a true minus sign, as the legend has)
 const signed = (x, digits = 3) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(digits)}`;
 
+// A token of punctuation alone (or an empty span): shaded, but not one of the strongest words.
+const PUNCTUATION_ONLY = /^[\p{P}\s]*$/u;
+
+// What a word did, in words: the tooltip, the screen-reader label and the visible detail line.
+function describe(token) {
+  const towards = token.attribution >= 0 ? "towards positive" : "towards negative";
+  const unknown = token.unknown ? "; a word the model does not know" : "";
+  return `${signed(token.attribution)}, ${towards}${unknown}`;
+}
+
 function authHeaders() {
   const key = $("api-key").value.trim();
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
-function needKey(message) {
+function needKey() {
   $("key-row").hidden = false;
-  if (message) showError(message);
   $("api-key").focus();
 }
 
@@ -48,6 +57,13 @@ function showError(message) {
   const box = $("error");
   box.textContent = message;
   box.hidden = false;
+}
+
+// A submit that failed takes the earlier result off the screen, where it would read as the
+// answer for the text now in the box.
+function fail(message) {
+  $("result").hidden = true;
+  showError(message);
 }
 
 async function loadModel() {
@@ -92,12 +108,13 @@ function renderShaded(text, tokens, notRead, scale) {
       span.title = "not read: past the model's token limit";
     } else {
       const rgb = shade(piece.attribution / scale);
-      span.className = "tok";
+      span.className = piece.unknown ? "tok unknown" : "tok";
       span.dataset.attribution = piece.attribution;
       span.style.backgroundColor = `rgb(${rgb.join(",")})`;
       span.style.color = textColour(rgb);
-      span.title = `${signed(piece.attribution)}${piece.unknown ? " (unknown word)" : ""}`;
-      span.tabIndex = 0; // keyboard users reach the title too
+      span.title = describe(piece);
+      span.dataset.detail = `“${span.textContent}”: ${span.title}`; // the detail line's text
+      span.tabIndex = 0; // keyboard users reach the detail line too
       span.setAttribute("aria-label", `${span.textContent}: ${span.title}`);
     }
     out.append(span);
@@ -106,9 +123,15 @@ function renderShaded(text, tokens, notRead, scale) {
   plain(chars.length);
 }
 
+// Shows the value of the word pointed at or focused, in a line that stays in view (page.css).
+function showDetail(event) {
+  const word = event.target.closest(".tok");
+  if (word) $("word-detail").textContent = word.dataset.detail;
+}
+
 function renderStrongest(text, tokens) {
   const chars = Array.from(text);
-  const word = (t) => chars.slice(t.start, t.end).join("") || "(no word)";
+  const word = (t) => chars.slice(t.start, t.end).join("");
   const list = (id, chosen) => {
     $(id).replaceChildren(
       ...chosen.map((t) => {
@@ -118,7 +141,8 @@ function renderStrongest(text, tokens) {
       }),
     );
   };
-  const sorted = [...tokens].sort((a, b) => b.attribution - a.attribution);
+  const words = tokens.filter((t) => !PUNCTUATION_ONLY.test(word(t)));
+  const sorted = words.sort((a, b) => b.attribution - a.attribution);
   list("top-positive", sorted.filter((t) => t.attribution > 0).slice(0, 5));
   list("top-negative", sorted.reverse().filter((t) => t.attribution < 0).slice(0, 5));
 }
@@ -137,13 +161,32 @@ function render(text, body, serverMs, roundTripMs) {
   $("legend-min").textContent = `−${scale.toFixed(2)}`;
   $("legend-max").textContent = `+${scale.toFixed(2)}`;
   renderShaded(text, body.tokens, body.not_read, scale);
+  $("word-detail").textContent = "Point at a word, or Tab to it, to see its value here.";
   renderStrongest(text, body.tokens);
-  const c = body.completeness;
-  $("completeness").textContent =
-    `Integrated Gradients, ${body.method.steps} steps from a text of padding: the attributions ` +
-    `sum to logit ${body.logit.toFixed(3)} minus baseline ${body.baseline_logit.toFixed(3)} ` +
-    `within ${Math.abs(c.delta).toFixed(4)} (tolerance ${c.tolerance.toFixed(3)}).`;
+  renderCompleteness(body);
   $("result").hidden = false;
+}
+
+// The check that the word values account for the whole score: in plain words, and the numbers
+// (Integrated Gradients' completeness) behind a disclosure for whoever wants them.
+function renderCompleteness(body) {
+  const c = body.completeness;
+  const moved = body.logit - body.baseline_logit; // the attributions should sum to this
+  const total = moved + c.delta;
+  const reach =
+    `how far this review moved the model from where an empty text leaves it (${signed(moved)})`;
+  $("completeness").textContent = c.within_tolerance
+    ? `The word values add up to ${signed(total)}, matching ${reach}: the shading accounts ` +
+      "for the whole score."
+    : `The word values add up to ${signed(total)}, which should match ${reach} but does not ` +
+      "closely: read the shading as approximate.";
+  $("completeness-numbers").textContent =
+    `Integrated Gradients, ${body.method.steps} steps (${c.evaluations} gradient evaluations) ` +
+    `from a text of padding. The attributions sum to ${total.toFixed(4)}; logit ` +
+    `${body.logit.toFixed(3)} minus baseline logit ${body.baseline_logit.toFixed(3)} is ` +
+    `${moved.toFixed(4)}; the difference, ${Math.abs(c.delta).toFixed(4)}, is ` +
+    `${c.within_tolerance ? "within" : "over"} the tolerance of ${c.tolerance.toFixed(3)}. ` +
+    "The logit is the model's score before the sigmoid turns it into P(positive).";
 }
 
 async function explain(event) {
@@ -151,7 +194,7 @@ async function explain(event) {
   const text = $("review").value;
   $("error").hidden = true;
   if (!text.trim()) {
-    showError("Type or paste a review first.");
+    fail("Type or paste a review first.");
     $("review").focus();
     return;
   }
@@ -168,18 +211,18 @@ async function explain(event) {
     const roundTrip = Math.round(performance.now() - started);
     const body = await response.json().catch(() => ({}));
     if (response.status === 401) {
-      needKey(body.message || "This service needs an API key.");
+      fail(body.message || "This service needs an API key.");
+      needKey();
       return;
     }
     if (!response.ok) {
-      $("result").hidden = true;
-      showError(body.message || `The service answered ${response.status}.`);
+      fail(body.message || `The service answered ${response.status}.`);
       return;
     }
     const serverMs = Math.round(Number(response.headers.get("X-Total-Time")) || roundTrip);
     render(text, body, serverMs, roundTrip);
   } catch (err) {
-    showError(`The service did not answer: ${err}`);
+    fail(`The service did not answer: ${err}`);
   } finally {
     button.disabled = false;
     button.textContent = "Explain";
@@ -203,5 +246,7 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("api-key").addEventListener("change", loadModel);
+  $("shaded").addEventListener("focusin", showDetail);
+  $("shaded").addEventListener("mouseover", showDetail);
   loadModel();
 });
