@@ -162,7 +162,10 @@ def test_a_text_over_the_limit_shows_the_servers_message(page: object) -> None:
     page.click("#submit")
     page.wait_for_selector("#error:not([hidden])")
     message = page.text_content("#error")
-    assert message == "text: 8,001 characters; the limit is 8,000 (SENTIMENT_MAX_TEXT_CHARS)"
+    assert message == (
+        "text: 8,001 characters; the limit is 8,000 (SENTIMENT_MAX_TEXT_CHARS); /explain "
+        "explains whole texts only: explain a shorter one, or score it with /predict"
+    )
     assert page.is_hidden("#result")
     assert page.get_attribute("#error", "role") == "alert"
 
@@ -259,6 +262,19 @@ def test_unknown_words_are_marked_and_the_legend_says_so(page: object) -> None:
     first_unknown = page.locator("#shaded .tok.unknown").first
     first_unknown.focus()
     assert "a word the model does not know" in page.text_content("#word-detail")
+
+
+def test_the_page_says_how_much_of_the_text_the_model_knows(page: object) -> None:
+    api = explain_with_the_keyboard(page, "A superb film.")
+    assert api["known_share"] == 1.0
+    assert page.text_content("#known") == "The model knows 100% of the words it read."
+    with page.expect_response("**/explain", timeout=30_000) as answer:
+        submit(page, "zyxwv qqqq 😀 superb")
+    page.wait_for_selector("#known.warning", timeout=30_000)
+    assert answer.value.json()["known_share"] == 0.25
+    known = page.locator("#known")
+    assert "only 25%" in known.inner_text() and "cannot tell" in known.inner_text()
+    assert known.evaluate("e => e.className") == "warning"
 
 
 def test_punctuation_is_never_among_the_strongest_words(page: object) -> None:

@@ -154,6 +154,7 @@ function render(text, body, serverMs, roundTripMs) {
   $("probability").textContent = score.toFixed(3);
   $("bar").setAttribute("aria-valuenow", score.toFixed(3));
   $("bar-fill").style.width = `${(score * 100).toFixed(1)}%`;
+  renderKnown(body.known_share);
   $("model-version").textContent = body.model_version;
   $("meta").textContent =
     `model ${body.model_version}; ${serverMs} ms on the server, ${roundTripMs} ms round trip`;
@@ -165,6 +166,18 @@ function render(text, body, serverMs, roundTripMs) {
   renderStrongest(text, body.tokens);
   renderCompleteness(body);
   $("result").hidden = false;
+}
+
+// How much of the text the model could read as words it knows: below half, the score rests on
+// little and the page says it cannot tell (the threshold the API documents for known_share).
+function renderKnown(share) {
+  const percent = `${Math.round(share * 100)}%`;
+  const low = share < 0.5;
+  $("known").className = low ? "warning" : "quiet";
+  $("known").textContent = low
+    ? `The model knows only ${percent} of the words it read: it cannot tell much from this ` +
+      "text (another language, emoji or noise?), so read the score as a guess."
+    : `The model knows ${percent} of the words it read.`;
 }
 
 // The check that the word values account for the whole score: in plain words, and the numbers
