@@ -14,11 +14,9 @@ from typing import Any
 
 from model.artifact import ArtifactError
 from model.config import POOLINGS, STACKINGS, TRUNCATIONS, ModelConfig, TextConfig
+from training.config import PRECISIONS, PretrainConfig, SpanConfig, TrainConfig
 from training.data import GROUPINGS
 from training.errors import UserError
-from training.loop import PRECISIONS, TrainConfig
-from training.pretrain import PretrainConfig
-from training.spans import SpanConfig
 
 log = logging.getLogger("training")
 _DEFAULT_TRAIN = TrainConfig()
@@ -217,8 +215,9 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from training.config import RunOptions
     from training.download import download_imdb
-    from training.run import RunOptions, train
+    from training.run import train
 
     sources = list(args.data)
     if args.download:
@@ -289,7 +288,7 @@ def run_train(args: argparse.Namespace) -> None:
 def check_precision(device: str, precision: str) -> None:
     """Refuse a device or precision this machine cannot run, before any data is read."""
     from model.runtime import resolve_device
-    from training.loop import training_precision
+    from training.config import training_precision
 
     try:
         training_precision(precision, resolve_device(device))

@@ -8,15 +8,12 @@ where it stopped and ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,88 +21,15 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from model.batching import pad_batch
-from model.runtime import PrecisionError, autocast, resolve_device, resolve_dtype
+from model.runtime import autocast, resolve_device
 from model.vocab import Vocab
 from training.checkpoint import load_checkpoint, save_checkpoint
+from training.config import TrainConfig, training_precision
 from training.errors import UserError
 from training.metrics import classification_metrics, sigmoid
-from training.spans import Judge, SpanConfig, draw_span, sample_spans
+from training.spans import Judge, draw_span, sample_spans
 
 log = logging.getLogger("training")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and data settings; the network's own live in model.ModelConfig."""
-
-    # The learning rate decays to zero over the run. On validation, accuracy peaks after 2-3
-    # epochs and loss rises after; 4 epochs scored 91.04% where 8 scored 90.48% (MODEL_CARD.md).
-    epochs: int = 4
-    batch_size: int = 64  # reviews per step
-    lr: float = 2e-3  # AdamW peak learning rate, reached after warm-up
-    weight_decay: float = 0.01  # AdamW decoupled decay, not on biases or the embedding
-    warmup_fraction: float = 0.05  # share of all steps spent warming up from 0
-    grad_clip: float = 1.0  # max global gradient norm: LSTMs have occasional exploding steps
-    patience: int = 2  # epochs without a better validation accuracy before stopping
-    val_fraction: float = 0.1  # carved from train, stratified and seeded; never from test
-    # auto: whole blocks of consecutive aclImdb ids (one movie's reviews stay on one side; see
-    # training.data.stratified_split), single reviews for other corpora.
-    val_grouping: str = "auto"
-    # Share of training tokens replaced by <unk>, freshly drawn for every batch: with the
-    # embedding dropout and min_freq 3, 91.04% on validation against 90.76% without (one run
-    # each, so within noise; the loss curves agree: MODEL_CARD.md).
-    word_dropout: float = 0.1
-    vocab_size: int = 50_000  # cap, counting <pad> and <unk>
-    min_freq: int = 3  # rarer words are mostly typos and names: 36k words, 96% in GloVe
-    seed: int = 13
-    # The validation split (and --limit's sample); None: `seed`. Runs that differ only in `seed`
-    # but share this one are validated on the same reviews, so they can be compared, and souped
-    # (training/soup.py) without one ingredient having trained on another's validation reviews.
-    split_seed: int | None = None
-    device: str = "auto"  # auto|cpu|cuda
-    precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs, else fp32/fp16
-    calibrate: bool = True  # fit temperatures on validation and store them in the artifact
-    # One temperature per band of token counts, fitted on validation reviews and spans of them
-    # (training/calibration.py); False: one temperature fitted on whole reviews.
-    calibrate_by_length: bool = True
-    # Learning rate of the embedding and the LSTMs as a share of `lr`, the head's. Below 1, a
-    # pretrained encoder moves less than the new head (discriminative fine-tuning, ULMFiT).
-    encoder_lr_factor: float = 1.0
-    # Short spans of the training reviews as extra examples (training/spans.py); rate 0: none.
-    spans: SpanConfig = field(default_factory=SpanConfig)
-    # Adversarial training on the embeddings (Miyato et al. 2017): every batch is also trained
-    # on its embedded words pushed, as a whole text, in the direction that raises the loss most,
-    # by this multiple of the batch's mean word-vector norm. 0: off. Miyato et al.'s IMDB
-    # setting (5 on normalised 256-dimensional vectors, norm ~16) is about 0.3. Doubles a step.
-    adversarial: float = 0.0
-    # Virtual adversarial training (Miyato et al. 2017) on short spans of unlabeled texts: every
-    # step also trains the network to score a batch of spans as it scores them now after their
-    # embedded words are pushed, as a whole span, in the direction that changes the score most,
-    # by this multiple of the mean word-vector norm (as `adversarial`). Needs unlabeled texts;
-    # spans are drawn as training spans are (`spans.max_tokens`). 0: off.
-    vat: float = 0.0
-    # Softer training targets for milder aclImdb star ratings (training.data.targets): a 4 or 7
-    # is trained towards this far from its label, a 1 or 10 towards the label. 0: hard labels.
-    rating_softness: float = 0.0
-    bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.encoder_lr_factor <= 0:
-            raise UserError(f"encoder_lr_factor must be positive, got {self.encoder_lr_factor}")
-        if self.adversarial < 0:
-            raise UserError(f"adversarial must be at least 0, got {self.adversarial}")
-        if self.vat < 0:
-            raise UserError(f"vat must be at least 0, got {self.vat}")
-        if not 0.0 <= self.rating_softness < 0.5:
-            raise UserError(f"rating_softness must be in [0, 0.5), got {self.rating_softness}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise UserError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
-        for name in ("epochs", "batch_size", "vocab_size", "min_freq", "bucket_pool"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -125,14 +49,6 @@ class FitResult:
     epochs_run: int
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def training_precision(precision: str, device: torch.device) -> str:
-    """model.runtime's choice of precision, its refusals as errors the user can fix."""
-    try:
-        return resolve_dtype(precision, device)
-    except PrecisionError as exc:
-        raise UserError(f"--precision {precision}: {exc}") from exc
 
 
 def bucketed_batches(
@@ -344,11 +260,6 @@ def warmup_cosine(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
-def fingerprint(*parts: Any) -> str:
-    """Identifies a run's configuration and data, so a checkpoint resumes only its own run."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def fit(
     model: nn.Module,
     train: Encoded,
@@ -462,16 +373,3 @@ def fit(
         state["history"],
         state["seconds"],
     )
-
-
-# Settings added after runs were made with the code, at the values that behave as before: left
-# out of the settings while at them, so that those runs keep their fingerprints (and resume).
-_ADDED_LATER = {"split_seed": None, "rating_softness": 0.0, "vat": 0.0}
-
-
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    settings = asdict(cfg)
-    for name, default in _ADDED_LATER.items():
-        if settings[name] == default:
-            del settings[name]
-    return settings

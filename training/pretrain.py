@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,41 +32,12 @@ from model.batching import pad_batch
 from model.network import LockedDropout, SentimentLSTM, reverse_within_lengths
 from model.runtime import autocast, resolve_device
 from training.checkpoint import load_checkpoint, save_checkpoint
+from training.config import PretrainConfig, training_precision
 from training.errors import UserError
-from training.loop import bucketed_batches, training_precision, warmup_cosine
+from training.loop import bucketed_batches, warmup_cosine
 
 log = logging.getLogger("training")
 ENCODER = "encoder.pt"
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """The language-model stage's settings; the network's are the classifier's own."""
-
-    # Each epoch over the ~72,000 unlabeled and training reviews costs about as much as five
-    # epochs of fine-tuning; MODEL_CARD.md has the measured time and what each epoch added.
-    epochs: int = 3
-    batch_size: int = 64
-    lr: float = 2e-3  # AdamW peak, 5% warm-up, cosine decay to zero over all epochs
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    # Words drawn per batch for the sampled softmax: a step of 64 reviews of 256 tokens took
-    # 1.0 s with 1,024 and 2.2 s with 2,048 (the LSTMs alone, 0.5 s).
-    samples: int = 1024
-    # Dropout on the embeddings, between the layers and on the top state while pretraining: 19
-    # million tokens are plenty for 1.7 million LSTM weights, and fine-tuning sets the
-    # classifier's own dropout back.
-    dropout: float = 0.1
-    checkpoint_minutes: float = 10.0  # a mid-epoch checkpoint at least this often
-    held_out: int = 500  # texts whose loss is reported after each epoch
-    seed: int = 13
-    device: str = "auto"
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "samples"):
-            if getattr(self, name) < 1:
-                raise UserError(f"pretraining {name} must be at least 1, got {getattr(self, name)}")
 
 
 class LanguageModelHead(nn.Module):

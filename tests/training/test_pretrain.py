@@ -14,11 +14,11 @@ from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
 from training.cli import train_main
+from training.config import PretrainConfig
 from training.errors import UserError
 from training.pretrain import (
     ENCODER,
     LogUniformSampler,
-    PretrainConfig,
     load_encoder,
     pretrain,
     sampled_softmax_loss,
