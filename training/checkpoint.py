@@ -1,5 +1,6 @@
 """Checkpoints that resume a run exactly: weights, optimizer, schedule, scaler and random state,
-tagged with the run's fingerprint so that a checkpoint only ever resumes its own run."""
+tagged with the run's fingerprint so that a checkpoint only ever resumes its own run; and the
+names of the files each stage leaves in a run's checkpoint folder (`<out>.checkpoints`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ import torch
 from torch import nn
 
 from training.errors import UserError
+
+# What a run leaves in its checkpoint folder, stage by stage (training/run.py tells the story).
+PRETRAIN_LAST = "pretrain-last.pt"  # pretraining's state: every few minutes and every epoch
+ENCODER = "encoder.pt"  # the pretrained embedding and stacks, when pretraining is done
+VOCAB = "vocab.json"  # the vocabulary of the encoder, beside it, to fine-tune it later
+VALIDATION = "validation.json"  # which reviews validate the run: a soup checks its parts'
+LAST = "last.pt"  # fine-tuning's state after its latest epoch: resumes it, names its run
+BEST = "best.pt"  # the weights of the best validation epoch: the model, or a soup's part
 
 
 def save_checkpoint(

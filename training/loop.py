@@ -23,7 +23,7 @@ from tqdm import tqdm
 from model.batching import pad_batch
 from model.runtime import autocast, resolve_device
 from model.vocab import Vocab
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from training.config import TrainConfig, training_precision
 from training.errors import UserError
 from training.metrics import classification_metrics, sigmoid
@@ -284,7 +284,7 @@ def fit(
     optimizer, scheduler = make_optimizer(model, cfg, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
+    last, best = checkpoint_dir / LAST, checkpoint_dir / BEST
     state = {
         "epoch": 0,
         "best_accuracy": -1.0,

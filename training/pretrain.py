@@ -31,13 +31,12 @@ from tqdm import tqdm
 from model.batching import pad_batch
 from model.network import LockedDropout, SentimentLSTM, reverse_within_lengths
 from model.runtime import autocast, resolve_device
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import ENCODER, PRETRAIN_LAST, load_checkpoint, save_checkpoint
 from training.config import PretrainConfig, training_precision
 from training.errors import UserError
 from training.loop import bucketed_batches, warmup_cosine
 
 log = logging.getLogger("training")
-ENCODER = "encoder.pt"
 
 
 class LanguageModelHead(nn.Module):
@@ -167,7 +166,7 @@ def pretrain(
     optimizer, scheduler = _optimizer(modules, cfg, cfg.epochs * steps_per_epoch)
     sampler = LogUniformSampler(model.embedding.num_embeddings)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    last = checkpoint_dir / "pretrain-last.pt"
+    last = checkpoint_dir / PRETRAIN_LAST
     state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "seconds": 0.0}
     if resume and last.exists():
         state = load_checkpoint(last, run_id, modules, optimizer, scheduler)

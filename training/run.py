@@ -36,6 +36,7 @@ from model.network import SentimentLSTM, init_embedding
 from model.text import TextPipeline
 from model.vocab import Vocab
 from training.calibration import calibration_spans, fit_by_length
+from training.checkpoint import ENCODER, LAST, PRETRAIN_LAST, VOCAB
 from training.config import RunOptions, TrainConfig, config_dict, fingerprint
 from training.data import (
     Review,
@@ -50,7 +51,7 @@ from training.export import export
 from training.glove import load_glove
 from training.loop import Encoded, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
-from training.pretrain import ENCODER, load_encoder, pretrain
+from training.pretrain import load_encoder, pretrain
 from training.soup import (
     average_into,
     check_folders,
@@ -62,7 +63,6 @@ from training.spans import SENTENCE_END_TOKENS, Judge
 from training.unlabeled import drop_copies, load_unlabeled
 
 log = logging.getLogger("training")
-VOCAB = "vocab.json"
 
 
 @dataclass
@@ -261,7 +261,7 @@ def run_pretraining(
             log.info("pretraining: done before, encoder from %s", folder / ENCODER)
             return record
         raise UserError(f"{folder / ENCODER} belongs to another run; remove it or match it")
-    resume = opts.resume and (folder / "pretrain-last.pt").exists()
+    resume = opts.resume and (folder / PRETRAIN_LAST).exists()
     return pretrain(model, texts, held_out, opts.pretrain, folder, run_id, resume=resume)
 
 
@@ -337,7 +337,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     # run or is taken from an earlier one (--pretrained): the two give the same weights.
     torch.manual_seed(cfg.seed)
     run_id = fingerprint(config_dict(cfg), *network, init, pretraining and pretraining["run_id"])
-    resume = opts.resume and (folder / "last.pt").exists()
+    resume = opts.resume and (folder / LAST).exists()
     result = fit(
         model,
         train_set,
