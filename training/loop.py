@@ -20,7 +20,13 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from model.batching import pad_batch
+from model.batching import (
+    buckets_per_epoch,
+    every,
+    in_length_order,
+    pad_batch,
+    shuffled_buckets,
+)
 from model.runtime import autocast, resolve_device
 from model.vocab import Vocab
 from training.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
@@ -51,28 +57,6 @@ class FitResult:
     seconds: float = 0.0
 
 
-def bucketed_batches(
-    lengths: Sequence[int], batch_size: int, pool: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Shuffled batches of similar-length reviews: little padding, still random order."""
-    order = rng.permutation(len(lengths))
-    lengths_arr = np.asarray(lengths)
-    batches: list[np.ndarray] = []
-    span = batch_size * pool
-    for start in range(0, len(order), span):
-        chunk = order[start : start + span]
-        chunk = chunk[np.argsort(lengths_arr[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def batches_per_epoch(texts: int, batch_size: int, pool: int) -> int:
-    """How many batches bucketed_batches() makes of `texts` texts."""
-    span = batch_size * pool
-    full, rest = divmod(texts, span)
-    return full * math.ceil(span / batch_size) + math.ceil(rest / batch_size)
-
-
 def predict_logits(
     model: nn.Module,
     data: Encoded,
@@ -82,11 +66,9 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits for every review, in input order; batches by length for speed."""
     model.eval()
-    order = np.argsort([len(x) for x in data.ids], kind="stable")
     out = np.empty(len(data), dtype=np.float64)
     with torch.inference_mode(), autocast(device, precision):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in in_length_order([len(x) for x in data.ids], every(batch_size)):
             ids, lengths = pad_batch([data.ids[i] for i in rows])
             out[rows] = model(ids.to(device), lengths.to(device)).float().cpu().numpy()
     return out
@@ -115,7 +97,7 @@ def train_epoch(
     if judge is not None:
         log.info("epoch %d: %d spans the teacher judges opinions", epoch, len(spans))
     data = Encoded(data.ids + spans, np.concatenate([data.labels, span_targets]))
-    batches = bucketed_batches([len(x) for x in data.ids], cfg.batch_size, cfg.bucket_pool, rng)
+    batches = shuffled_buckets([len(x) for x in data.ids], cfg.batch_size, cfg.bucket_pool, rng)
     labels = torch.as_tensor(data.labels, dtype=torch.float32)
     total, seen = 0.0, 0
     bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
@@ -280,7 +262,7 @@ def fit(
     precision = training_precision(cfg.precision, device)
     model.to(device)
     texts = len(train) + int(round(cfg.spans.rate * len(train)))  # spans are drawn per epoch
-    steps = cfg.epochs * batches_per_epoch(texts, cfg.batch_size, cfg.bucket_pool)
+    steps = cfg.epochs * buckets_per_epoch(texts, cfg.batch_size, cfg.bucket_pool)
     optimizer, scheduler = make_optimizer(model, cfg, steps)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     checkpoint_dir.mkdir(parents=True, exist_ok=True)

@@ -28,15 +28,16 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from model.batching import pad_batch
+from model.batching import every, in_length_order, pad_batch, shuffled_buckets
 from model.network import LockedDropout, SentimentLSTM, reverse_within_lengths
 from model.runtime import autocast, resolve_device
 from training.checkpoint import ENCODER, PRETRAIN_LAST, load_checkpoint, save_checkpoint
 from training.config import PretrainConfig, training_precision
 from training.errors import UserError
-from training.loop import bucketed_batches, warmup_cosine
+from training.loop import warmup_cosine
 
 log = logging.getLogger("training")
+POOL = 50  # batches' worth of texts sorted together into length buckets, as fine-tuning's
 
 
 class LanguageModelHead(nn.Module):
@@ -184,7 +185,7 @@ def pretrain(
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         started = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, epoch])
-        batches = bucketed_batches([len(x) for x in texts], cfg.batch_size, 50, rng)
+        batches = shuffled_buckets([len(x) for x in texts], cfg.batch_size, POOL, rng)
         generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
         modules.train()
         total = state.get("epoch_loss", 0.0)
@@ -259,10 +260,9 @@ def held_out_loss(
     model.eval()
     head.eval()
     negatives = sampler.draw(cfg.samples, torch.Generator().manual_seed(cfg.seed)).to(device)
-    order = np.argsort([len(x) for x in texts], kind="stable")
     total = 0.0
-    for start in range(0, len(order), cfg.batch_size):
-        ids, lengths = pad_batch([texts[i] for i in order[start : start + cfg.batch_size]])
+    for rows in in_length_order([len(x) for x in texts], every(cfg.batch_size)):
+        ids, lengths = pad_batch([texts[i] for i in rows])
         with autocast(device, precision):
             loss = language_model_loss(
                 model, head, ids.to(device), lengths.to(device), negatives, sampler

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from model.batching import buckets_per_epoch, shuffled_buckets
 from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
 from tests.precision import needs_native_bf16, pretend_cpu
 from training.config import TrainConfig, config_dict
 from training.errors import UserError
-from training.loop import Encoded, bucketed_batches, fit
+from training.loop import Encoded, fit
 
 CFG = TrainConfig(
     epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5
@@ -24,7 +25,7 @@ def padding(batches: list, lengths: list[int]) -> int:
 def test_buckets_cover_every_review_once_with_little_padding() -> None:
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 500, size=1000).tolist()
-    batches = bucketed_batches(lengths, batch_size=32, pool=10, rng=np.random.default_rng(1))
+    batches = shuffled_buckets(lengths, batch_size=32, pool=10, rng=np.random.default_rng(1))
     seen = np.concatenate(batches)
     assert sorted(seen.tolist()) == list(range(1000))
     unbucketed = np.array_split(rng.permutation(1000), 1000 // 32)
@@ -33,8 +34,8 @@ def test_buckets_cover_every_review_once_with_little_padding() -> None:
 
 def test_bucket_order_is_seeded() -> None:
     lengths = list(range(100))
-    a = bucketed_batches(lengths, 8, 4, np.random.default_rng(3))
-    b = bucketed_batches(lengths, 8, 4, np.random.default_rng(3))
+    a = shuffled_buckets(lengths, 8, 4, np.random.default_rng(3))
+    b = shuffled_buckets(lengths, 8, 4, np.random.default_rng(3))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
@@ -178,11 +179,9 @@ def test_the_schedule_counts_the_batches_spans_add(tmp_path: Path) -> None:
 
 
 def test_batches_per_epoch_matches_the_buckets() -> None:
-    from training.loop import batches_per_epoch
-
     for n, size, pool in [(22_500, 64, 50), (100, 8, 3), (7, 8, 50), (3201, 64, 50)]:
-        made = bucketed_batches([5] * n, size, pool, np.random.default_rng(0))
-        assert batches_per_epoch(n, size, pool) == len(made), (n, size, pool)
+        made = shuffled_buckets([5] * n, size, pool, np.random.default_rng(0))
+        assert buckets_per_epoch(n, size, pool) == len(made), (n, size, pool)
 
 
 def test_the_adversarial_push_raises_the_loss_within_its_budget() -> None:
