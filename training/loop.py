@@ -9,7 +9,6 @@ where it stopped and ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from training.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from training.config import TrainConfig, training_precision
 from training.errors import UserError
 from training.metrics import classification_metrics, sigmoid
+from training.optim import Optimiser, fine_tuning_optimiser
 from training.spans import Judge, draw_span, sample_spans
 
 log = logging.getLogger("training")
@@ -77,13 +77,11 @@ def predict_logits(
 def train_epoch(
     model: nn.Module,
     data: Encoded,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    optim: Optimiser,
     cfg: TrainConfig,
     epoch: int,
     device: torch.device,
     precision: str,
-    scaler: torch.amp.GradScaler,
     judge: Judge | None = None,
     unlabeled: Sequence[list[int]] = (),
 ) -> float:
@@ -112,14 +110,14 @@ def train_epoch(
         if cfg.adversarial > 0:
             embedded.retain_grad()
         loss = batch_loss(model, embedded, lengths, target, device, precision)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        optim.zero_grad()
+        optim.backward(loss)
         if cfg.adversarial > 0:
             # The lookup again: the first backward freed its graph, and the embedding learns
             # from both losses. The logged loss stays the clean one.
             push = adversarial_push(embedded.detach(), embedded.grad, ids, cfg.adversarial)
             pushed = model.embedding(ids) + push
-            scaler.scale(batch_loss(model, pushed, lengths, target, device, precision)).backward()
+            optim.backward(batch_loss(model, pushed, lengths, target, device, precision))
         if cfg.vat > 0:
             rows_u = vat_rng.integers(0, len(unlabeled), size=len(rows))
             spans_u = [draw_span(unlabeled[r], ends, cfg.spans.max_tokens, vat_rng) for r in rows_u]
@@ -127,12 +125,8 @@ def train_epoch(
             vat = virtual_adversarial_loss(
                 model, ids_u.to(device), lengths_u.to(device), cfg.vat, device, precision
             )
-            scaler.scale(vat).backward()
-        scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+            optim.backward(vat)
+        optim.step(model.parameters(), cfg.grad_clip)
         total += float(loss.detach()) * len(rows)
         seen += len(rows)
         bar.set_postfix(loss=f"{total / seen:.4f}")
@@ -205,43 +199,6 @@ def virtual_adversarial_loss(
     return batch_loss(model, model.embedding(ids) + push, lengths, clean, device, precision)
 
 
-def make_optimizer(
-    model: nn.Module, cfg: TrainConfig, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        decays = param.ndim > 1 and not name.startswith("embedding")
-        encoder = name.startswith(("embedding", "encoder"))
-        groups.setdefault((decays, encoder), []).append(param)
-    optimizer = torch.optim.AdamW(
-        [
-            {
-                "params": params,
-                "weight_decay": cfg.weight_decay if decays else 0.0,
-                "lr": cfg.lr * (cfg.encoder_lr_factor if encoder else 1.0),
-            }
-            for (decays, encoder), params in sorted(groups.items())
-        ],
-        lr=cfg.lr,
-    )
-    return optimizer, warmup_cosine(optimizer, total_steps, cfg.warmup_fraction)
-
-
-def warmup_cosine(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over `warmup_fraction` of the steps, then cosine decay to zero."""
-    warmup = max(1, int(total_steps * warmup_fraction))
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return 0.5 * (1 + math.cos(math.pi * progress))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-
-
 def fit(
     model: nn.Module,
     train: Encoded,
@@ -263,8 +220,7 @@ def fit(
     model.to(device)
     texts = len(train) + int(round(cfg.spans.rate * len(train)))  # spans are drawn per epoch
     steps = cfg.epochs * buckets_per_epoch(texts, cfg.batch_size, cfg.bucket_pool)
-    optimizer, scheduler = make_optimizer(model, cfg, steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    optim = fine_tuning_optimiser(model, cfg, steps, device, precision)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last, best = checkpoint_dir / LAST, checkpoint_dir / BEST
     state = {
@@ -277,7 +233,7 @@ def fit(
         "seconds": 0.0,
     }
     if resume:
-        state = load_checkpoint(last, run_id, model, optimizer, scheduler, scaler)
+        state = load_checkpoint(last, run_id, model, optim)
         state.setdefault("best_loss", float("inf"))  # checkpoints of 0.1.0 runs did not record it
         log.info("resumed from %s after epoch %d", last, state["epoch"])
     elif last.exists():
@@ -299,13 +255,11 @@ def fit(
         train_loss = train_epoch(
             model,
             train,
-            optimizer,
-            scheduler,
+            optim,
             cfg,
             epoch,
             device,
             precision,
-            scaler,
             judge,
             unlabeled,
         )
@@ -316,7 +270,7 @@ def fit(
             "train_loss": train_loss,
             "val_loss": metrics["log_loss"],
             "val_accuracy": metrics["accuracy"],
-            "lr": cfg.lr * scheduler.lr_lambdas[0](scheduler.last_epoch),  # the head's
+            "lr": cfg.lr * optim.lr_share(),  # the head's
             "seconds": time.perf_counter() - started,
         }
         # Better accuracy, or the same accuracy at a lower loss: a small validation set reaches
@@ -344,7 +298,7 @@ def fit(
             row["seconds"],
             "  *best" if improved else "",
         )
-        save_checkpoint(last, run_id, state, model, optimizer, scheduler, scaler)
+        save_checkpoint(last, run_id, state, model, optim)
         if on_epoch is not None:
             on_epoch(row)
     model.load_state_dict(torch.load(best, map_location=device, weights_only=True))

@@ -34,7 +34,7 @@ from model.runtime import autocast, resolve_device
 from training.checkpoint import ENCODER, PRETRAIN_LAST, load_checkpoint, save_checkpoint
 from training.config import PretrainConfig, training_precision
 from training.errors import UserError
-from training.loop import warmup_cosine
+from training.optim import pretraining_optimiser
 
 log = logging.getLogger("training")
 POOL = 50  # batches' worth of texts sorted together into length buckets, as fine-tuning's
@@ -164,13 +164,13 @@ def pretrain(
     head.to(device)
     modules = nn.ModuleDict({"model": model, "head": head})
     steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
-    optimizer, scheduler = _optimizer(modules, cfg, cfg.epochs * steps_per_epoch)
+    optim = pretraining_optimiser(modules, cfg, cfg.epochs * steps_per_epoch)
     sampler = LogUniformSampler(model.embedding.num_embeddings)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last = checkpoint_dir / PRETRAIN_LAST
     state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "seconds": 0.0}
     if resume and last.exists():
-        state = load_checkpoint(last, run_id, modules, optimizer, scheduler)
+        state = load_checkpoint(last, run_id, modules, optim)
         log.info("pretraining resumed after epoch %d, step %d", state["epoch"], state["step"])
     elif last.exists():
         raise UserError(f"{last} exists from an earlier run: pass --resume or remove it")
@@ -199,18 +199,16 @@ def pretrain(
                 loss = language_model_loss(
                     model, head, ids.to(device), lengths.to(device), negatives, sampler
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(modules.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
+            optim.zero_grad()
+            optim.backward(loss)
+            optim.step(modules.parameters(), cfg.grad_clip)
             total += float(loss.detach())
             state["step"], state["epoch_loss"] = step + 1, total
             bar.set_postfix(loss=f"{total / (step + 1):.3f}")
             if time.perf_counter() - saved_at > cfg.checkpoint_minutes * 60:
                 state["seconds"] += time.perf_counter() - started
                 started = saved_at = time.perf_counter()
-                save_checkpoint(last, run_id, state, modules, optimizer, scheduler)
+                save_checkpoint(last, run_id, state, modules, optim)
         held = held_out_loss(model, head, held_out, sampler, cfg, device, precision)
         state["seconds"] += time.perf_counter() - started
         row = {
@@ -229,7 +227,7 @@ def pretrain(
             held,
             row["seconds"],
         )
-        save_checkpoint(last, run_id, state, modules, optimizer, scheduler)
+        save_checkpoint(last, run_id, state, modules, optim)
         saved_at = time.perf_counter()
     model.cpu()
     restore_dropout(model, classifier_dropout)
@@ -269,22 +267,6 @@ def held_out_loss(
             )
         total += float(loss) * len(lengths)
     return total / len(texts)
-
-
-def _optimizer(
-    modules: nn.Module, cfg: PretrainConfig, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    named = list(modules.named_parameters())
-    decay = [p for n, p in named if p.ndim > 1 and "embedding" not in n]
-    no_decay = [p for n, p in named if p.ndim <= 1 or "embedding" in n]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-    )
-    return optimizer, warmup_cosine(optimizer, total_steps, 0.05)
 
 
 def save_encoder(path: Path, model: SentimentLSTM, record: dict[str, Any]) -> None:
