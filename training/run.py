@@ -38,6 +38,7 @@ from model.vocab import Vocab
 from training.calibration import calibration_spans, fit_by_length
 from training.checkpoint import ENCODER, LAST, PRETRAIN_LAST, VOCAB
 from training.config import RunOptions, TrainConfig, config_dict, fingerprint
+from training.corpus import Encoded
 from training.data import (
     Review,
     describe,
@@ -49,7 +50,7 @@ from training.data import (
 from training.errors import UserError
 from training.export import export
 from training.glove import load_glove
-from training.loop import Encoded, fit, predict_logits
+from training.loop import Extras, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
 from training.pretrain import load_encoder, pretrain
 from training.soup import (
@@ -346,8 +347,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         folder,
         run_id,
         resume=resume,
-        judge=judge,
-        unlabeled=start.unlabeled_ids if cfg.vat > 0 else (),
+        extras=Extras(judge, start.unlabeled_ids if cfg.vat > 0 else ()),
     )
     model.cpu()
     if opts.soup:

@@ -10,8 +10,9 @@ from model.network import SentimentLSTM
 from tests import synthetic
 from tests.precision import needs_native_bf16, pretend_cpu
 from training.config import TrainConfig, config_dict
+from training.corpus import Encoded
 from training.errors import UserError
-from training.loop import Encoded, fit
+from training.loop import fit
 
 CFG = TrainConfig(
     epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5
@@ -187,7 +188,7 @@ def test_batches_per_epoch_matches_the_buckets() -> None:
 def test_the_adversarial_push_raises_the_loss_within_its_budget() -> None:
     """Each text is pushed as a whole by epsilon mean word norms, along its loss gradient (so
     the loss rises more than for a random push of the same size), and its padding not at all."""
-    from training.loop import adversarial_push, batch_loss
+    from training.adversarial import adversarial_push, batch_loss
 
     model = new_model()
     model.eval()
