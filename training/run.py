@@ -36,7 +36,7 @@ from model.network import SentimentLSTM, init_embedding
 from model.text import TextPipeline
 from model.vocab import Vocab
 from training.calibration import calibration_spans, fit_by_length
-from training.checkpoint import ENCODER, LAST, PRETRAIN_LAST, VOCAB
+from training.checkpoint import ENCODER, LAST, VOCAB
 from training.config import RunOptions, TrainConfig, config_dict, fingerprint
 from training.corpus import Encoded
 from training.data import (
@@ -52,7 +52,7 @@ from training.export import export
 from training.glove import load_glove
 from training.loop import Extras, fit, predict_logits
 from training.metrics import classification_metrics, sigmoid
-from training.pretrain import load_encoder, pretrain
+from training.pretrain import load_encoder, pretrain_once
 from training.soup import (
     average_into,
     check_folders,
@@ -247,25 +247,6 @@ def start_from_artifact(
     return model, artifact.model_config, init
 
 
-def run_pretraining(
-    opts: RunOptions,
-    model: SentimentLSTM,
-    texts: list[list[int]],
-    held_out: list[list[int]],
-    folder: Path,
-    run_id: str,
-) -> dict[str, Any]:
-    """Pretrain the encoder, or take it from an earlier, finished pretraining of this run."""
-    if opts.resume and (folder / ENCODER).exists():
-        record = load_encoder(folder / ENCODER, model)
-        if record["run_id"] == run_id:
-            log.info("pretraining: done before, encoder from %s", folder / ENCODER)
-            return record
-        raise UserError(f"{folder / ENCODER} belongs to another run; remove it or match it")
-    resume = opts.resume and (folder / PRETRAIN_LAST).exists()
-    return pretrain(model, texts, held_out, opts.pretrain, folder, run_id, resume=resume)
-
-
 def span_judge(teacher: Path, vocab: Vocab) -> tuple[Judge, str]:
     """The teacher artifact's P(positive) for spans in `vocab`'s ids, which become the
     teacher's through the words they stand for, and the teacher's version. In fp32, so every
@@ -333,7 +314,9 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         torch.manual_seed(opts.pretrain.seed)
         lm_texts = start.train_ids + start.unlabeled_ids
         held_out = val_set.ids[: opts.pretrain.held_out]
-        pretraining = run_pretraining(opts, model, lm_texts, held_out, folder, pre_id)
+        pretraining = pretrain_once(
+            model, lm_texts, held_out, opts.pretrain, folder, pre_id, opts.resume
+        )
     # Fine-tuning starts from the same random state whether the encoder was pretrained in this
     # run or is taken from an earlier one (--pretrained): the two give the same weights.
     torch.manual_seed(cfg.seed)
