@@ -171,7 +171,8 @@ def digest(reviews: Sequence[Review]) -> str:
     return h.hexdigest()
 
 
-def describe(reviews: Sequence[Review]) -> dict[str, object]:
+def summarise(reviews: Sequence[Review]) -> dict[str, object]:
+    """How many reviews, of which class, and their digest: what the metadata says of a split."""
     positives = sum(r.label for r in reviews)
     return {
         "reviews": len(reviews),

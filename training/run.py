@@ -41,10 +41,10 @@ from training.config import RunOptions, TrainConfig, config_dict, fingerprint
 from training.corpus import Encoded
 from training.data import (
     Review,
-    describe,
     has_split,
     load_split,
     stratified_split,
+    summarise,
     targets,
 )
 from training.errors import UserError
@@ -122,7 +122,7 @@ def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
     if opts.limit:
         all_train = subsample(all_train, opts.limit, split_seed)
     train, val = stratified_split(all_train, cfg.val_fraction, split_seed, cfg.val_grouping)
-    description: dict[str, Any] = {"train": describe(train), "validation": describe(val)}
+    description: dict[str, Any] = {"train": summarise(train), "validation": summarise(val)}
     unlabeled: list[str] = []
     reading = bool(opts.unlabeled) and (pretrains(opts) or cfg.vat > 0)
     test = None
@@ -366,7 +366,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         metrics["test"] = classification_metrics(
             test_set.labels, sigmoid(predict_logits(model, test_set, torch.device("cpu")))
         )
-        data["test"] = describe(test_reviews)
+        data["test"] = summarise(test_reviews)
         log.info(
             "test: accuracy %.4f over %d reviews", metrics["test"]["accuracy"], len(test_reviews)
         )
