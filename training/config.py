@@ -26,7 +26,10 @@ from training.errors import UserError
 if TYPE_CHECKING:
     import torch
 
+# As model.runtime's DEVICES and DTYPES, which cannot be imported without torch.
+DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+GROUPINGS = ("auto", "blocks", "random")  # how validation reviews are drawn: training.data
 
 
 @dataclass(frozen=True)

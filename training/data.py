@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from training.config import GROUPINGS
 from training.errors import UserError
 
 SPLITS = ("train", "test")
-GROUPINGS = ("auto", "blocks", "random")
 ID_BLOCK = 250  # review ids per validation block (IMDB has at most 30 reviews of a movie)
 EXPECTED = (
     "an aclImdb folder or tar archive ({train,test}/{pos,neg}/*.txt), or train/test "
