@@ -171,9 +171,7 @@ class RunOptions:
     # Unlabeled reviews: pretrain on them first (unless `pretrained` or `init` gives the start),
     # and with TrainConfig.vat, train on spans of them.
     unlabeled: Sequence[Path] = ()
-    pretrained: Path | None = (
-        None  # a checkpoint folder with encoder.pt: fine-tune it, no pretraining
-    )
+    pretrained: Path | None = None  # a checkpoint folder with encoder.pt: fine-tune it
     init: Path | None = None  # an exported artifact: train its whole network further
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     soup: Sequence[Path] = ()  # other runs' checkpoint folders: average their best weights in

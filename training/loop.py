@@ -192,7 +192,7 @@ def fit(
     setup = set_up(model, len(train), cfg, extras)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last, best = checkpoint_dir / LAST, checkpoint_dir / BEST
-    state = start(last, run_id, model, setup.optim, resume)
+    state = initial_state(last, run_id, model, setup.optim, resume)
     log.info(
         "training on %s in %s: %d train, %d validation reviews",
         setup.device,
@@ -243,7 +243,7 @@ def set_up(model: nn.Module, reviews: int, cfg: TrainConfig, extras: Extras) -> 
     return Setup(cfg, device, precision, optim, extras)
 
 
-def start(
+def initial_state(
     last: Path, run_id: str, model: nn.Module, optim: Optimiser, resume: bool
 ) -> dict[str, Any]:
     """The fit's state: from its checkpoint with `resume`, else new (never over a checkpoint)."""

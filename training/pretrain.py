@@ -98,7 +98,7 @@ def pretrain(
     stage = set_up(model, cfg, len(texts))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     last = checkpoint_dir / PRETRAIN_LAST
-    state = start(last, run_id, stage, resume)
+    state = initial_state(last, run_id, stage, resume)
     log.info(
         "pretraining on %s in %s: %d texts, %d held out",
         stage.device,
@@ -160,7 +160,7 @@ def set_up(model: SentimentLSTM, cfg: PretrainConfig, texts: int) -> Pretraining
     )
 
 
-def start(last: Path, run_id: str, stage: Pretraining, resume: bool) -> dict[str, Any]:
+def initial_state(last: Path, run_id: str, stage: Pretraining, resume: bool) -> dict[str, Any]:
     """The stage's state: from its checkpoint with `resume`, else new (never over one)."""
     if resume and last.exists():
         state = load_checkpoint(last, run_id, stage.modules, stage.optim)
