@@ -11,8 +11,8 @@ import torch
 
 from model.config import TextConfig
 from tests import synthetic
-from training.loop import TrainConfig
-from training.run import RunOptions, train
+from training.config import RunOptions, TrainConfig
+from training.run import train
 
 # Two processes each running two OpenMP threads on a 2-core machine thrash (40x slower seen here):
 # the tests run torch on one thread, and the servers they start get SENTIMENT_TORCH_THREADS=1.

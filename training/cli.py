@@ -1,46 +1,167 @@
-"""sentiment-train and sentiment-evaluate: argument parsing around training.run and evaluation."""
+"""sentiment-train: the flags, each with the default that applies, and the settings they make.
+
+The console scripts' entry points live here (pyproject.toml names training.cli:train_main and
+training.cli:evaluate_main; sentiment-evaluate's own flags are in training/evaluate.py). Every
+flag's default comes from the dataclass that holds the setting (training.config, and
+model.config for the network and the text pipeline), so --help shows what applies. Nothing
+heavier than those is imported until the command runs: run_train() builds the settings, refuses
+what this machine or the combination of flags cannot do before any data is read, and hands
+over to training.run.train().
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from model.artifact import ArtifactError
 from model.config import POOLINGS, STACKINGS, TRUNCATIONS, ModelConfig, TextConfig
-from training.data import GROUPINGS
+from training.command import parser, run_command
+from training.config import (
+    DEVICES,
+    GROUPINGS,
+    PRECISIONS,
+    PretrainConfig,
+    RunOptions,
+    SpanConfig,
+    TrainConfig,
+)
 from training.errors import UserError
-from training.loop import PRECISIONS, TrainConfig
-from training.pretrain import PretrainConfig
-from training.spans import SpanConfig
+from training.evaluate import evaluate_main
 
-log = logging.getLogger("training")
-_DEFAULT_TRAIN = TrainConfig()
-_DEFAULT_TEXT = TextConfig()
-_DEFAULT_PRETRAIN = PretrainConfig()
-_DEFAULT_SPANS = SpanConfig()
-# The ModelConfig fields that have a flag; a flag left out keeps ModelConfig's default.
+__all__ = ["evaluate_main", "train_main", "train_parser"]
+
+_TRAIN = TrainConfig()
+_TEXT = TextConfig()
+_PRETRAIN = PretrainConfig()
+_SPANS = SpanConfig()
+_NETWORK = {f.name: f.default for f in fields(ModelConfig)}
+# The TrainConfig fields with a flag of their own name, and what each does.
+_TRAINING_FLAGS = {
+    "epochs": "epochs at most; the learning rate reaches zero at the last",
+    "batch_size": "reviews per step",
+    "lr": "AdamW's peak learning rate (the head's)",
+    "weight_decay": "AdamW's decoupled weight decay, not on biases or the embedding",
+    "patience": "epochs without a better validation accuracy before stopping",
+    "val_fraction": "share of the training reviews held out for validation",
+    "vocab_size": "largest vocabulary, counting <pad> and <unk>",
+    "min_freq": "fewest training occurrences of a word in the vocabulary",
+    "seed": "seeds every random draw: the same command gives the same weights",
+    "grad_clip": "largest global gradient norm",
+    "warmup_fraction": "share of all steps spent warming up the learning rate",
+    "encoder_lr_factor": "learning rate of the embedding and LSTMs as a share of the head's",
+    "adversarial": "adversarial training: push the embedded words by this many mean word-vector "
+    "norms along the loss gradient; 0: off",
+    "vat": "virtual adversarial training on spans of --unlabeled texts, pushed as for "
+    "--adversarial; 0: off",
+}
+_SPAN_FLAGS = {
+    "rate": "spans per training review per epoch; 0: none",
+    "max_tokens": "longest span, in tokens",
+    "strength": "how much of its review's label a one-token span keeps (all of it at "
+    "--span-max-tokens)",
+    "teacher": "an exported model that keeps only the spans it is sure carry their review's "
+    "label (default: none, every span is kept)",
+    "agreement": "with --span-teacher: how sure of the review's label a kept span is",
+}
+_PRETRAIN_FLAGS = {
+    "epochs": "pretraining epochs",
+    "batch_size": "texts per pretraining step",
+    "lr": "pretraining's AdamW peak learning rate",
+    "samples": "words drawn per batch for the sampled softmax",
+    "dropout": "dropout on the embeddings and between the layers while pretraining",
+}
+# The ModelConfig fields with a flag; a flag left out keeps ModelConfig's default.
 _NETWORK_FLAGS: dict[str, dict[str, Any]] = {
-    "hidden_size": {"type": int},
-    "num_layers": {"type": int},
-    "stacking": {"choices": STACKINGS},
-    "pooling": {"choices": POOLINGS},
-    "dropout": {"type": float},
-    "embedding_dropout": {"type": float},
-    "head_dropout": {"type": float},
+    "hidden_size": {"type": int, "help": "hidden units per direction"},
+    "num_layers": {"type": int, "help": "LSTM layers per direction"},
+    "stacking": {
+        "choices": STACKINGS,
+        "help": "separate forward and backward stacks (which "
+        "can be pretrained), or layers that read both directions",
+    },
+    "pooling": {"choices": POOLINGS, "help": "pooling of the top states over time"},
+    "dropout": {"type": float, "help": "locked dropout between the LSTM layers"},
+    "embedding_dropout": {"type": float, "help": "locked dropout on the embedded words"},
+    "head_dropout": {"type": float, "help": "dropout on the pooled features"},
 }
 
 
 def train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="sentiment-train", description="Train the BiLSTM and export an artifact."
+    p = parser("sentiment-train", "Train the BiLSTM and export an artifact.")
+    add_run_flags(p)
+    g = p.add_argument_group("training")
+    for name, help in _TRAINING_FLAGS.items():
+        add_setting(g, f"--{name.replace('_', '-')}", getattr(_TRAIN, name), help)
+    g.add_argument(
+        "--split-seed",
+        type=int,
+        help="draws the validation split (and --limit's sample); default: --seed. Fix it to "
+        "train several seeds on the same validation reviews, e.g. for --soup",
     )
+    g.add_argument("--device", choices=DEVICES, default=_TRAIN.device, help="where to train")
+    g.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=_TRAIN.precision,
+        help="auto: bf16 where it is native (GPUs, CPUs with AVX512-BF16 or AMX), else fp32 "
+        "(fp16 on GPUs without bf16)",
+    )
+    g.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling")
+    g.add_argument(
+        "--one-temperature",
+        action="store_true",
+        help="one temperature fitted on whole reviews, not one per length band",
+    )
+    g.add_argument(
+        "--val-grouping",
+        choices=GROUPINGS,
+        default=_TRAIN.val_grouping,
+        help="validation as aclImdb id blocks (a movie's reviews on one side) or random; "
+        "auto: blocks where every review has an aclImdb id",
+    )
+    add_setting(
+        g,
+        "--rating-softness",
+        _TRAIN.rating_softness,
+        "train aclImdb reviews of 4 and 7 stars towards this far from their label (1 and "
+        "10 to the label, linearly between); 0: hard labels",
+    )
+    add_setting(
+        g, "--word-dropout", _TRAIN.word_dropout, "share of training tokens replaced by <unk>"
+    )
+    s = p.add_argument_group("short spans of training reviews as extra examples")
+    for name, help in _SPAN_FLAGS.items():
+        add_setting(s, f"--span-{name.replace('_', '-')}", getattr(_SPANS, name), help)
+    pre = p.add_argument_group("pretraining (with --unlabeled)")
+    for name, help in _PRETRAIN_FLAGS.items():
+        add_setting(pre, f"--pretrain-{name.replace('_', '-')}", getattr(_PRETRAIN, name), help)
+    n = p.add_argument_group("network (defaults in model.ModelConfig)")
+    for name, options in _NETWORK_FLAGS.items():
+        help = f"{options['help']} (default: {_NETWORK[name]})"
+        n.add_argument(f"--{name.replace('_', '-')}", **{**options, "help": help})
+    t = p.add_argument_group("text pipeline")
+    t.add_argument(
+        "--max-tokens", type=int, default=_TEXT.max_tokens, help="tokens read of each text"
+    )
+    t.add_argument(
+        "--truncation",
+        choices=TRUNCATIONS,
+        default=_TEXT.truncation,
+        help="what a longer text keeps: its head, or its head and its tail",
+    )
+    return p
+
+
+def add_setting(group: argparse._ArgumentGroup, flag: str, default: object, help: str) -> None:
+    """A flag whose type and default are those of the setting it sets."""
+    group.add_argument(flag, type=type(default), default=default, help=help)
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of RunOptions: data, output, starting points, soup."""
     p.add_argument(
         "--data",
         type=Path,
@@ -60,13 +181,18 @@ def train_parser() -> argparse.ArgumentParser:
         type=Path,
         help="GloVe text file (.txt, .txt.gz, .zip); default: glove.6B.50d package",
     )
-    p.add_argument("--glove-member", help="which .txt inside a --glove .zip to read")
+    p.add_argument(
+        "--glove-member",
+        help="which .txt inside a --glove .zip to read; default: its only one",
+    )
     p.add_argument("--checkpoint-dir", type=Path, help="default: <out>.checkpoints")
     p.add_argument(
         "--resume", action="store_true", help="continue the interrupted run in --checkpoint-dir"
     )
     p.add_argument(
-        "--limit", type=int, help="train on this many training reviews only (quick runs)"
+        "--limit",
+        type=int,
+        help="train on this many training reviews only (quick runs); default: all",
     )
     p.add_argument(
         "--no-test", action="store_true", help="do not score the test split even if present"
@@ -113,112 +239,11 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--name", help="model name in the version string (default: the --out folder's name)"
     )
-    g = p.add_argument_group("training")
-    for name in (
-        "epochs",
-        "batch_size",
-        "lr",
-        "weight_decay",
-        "patience",
-        "val_fraction",
-        "vocab_size",
-        "min_freq",
-        "seed",
-        "grad_clip",
-        "warmup_fraction",
-        "encoder_lr_factor",
-        "adversarial",
-        "vat",
-    ):
-        default = getattr(_DEFAULT_TRAIN, name)
-        g.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=type(default),
-            default=default,
-            help=f"default {default}",
-        )
-    g.add_argument(
-        "--split-seed",
-        type=int,
-        help="draws the validation split (and --limit's sample); default: --seed. Fix it to "
-        "train several seeds on the same validation reviews, e.g. for --soup",
-    )
-    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default=_DEFAULT_TRAIN.device)
-    g.add_argument("--precision", choices=PRECISIONS, default=_DEFAULT_TRAIN.precision)
-    g.add_argument("--no-calibrate", action="store_true", help="skip temperature scaling")
-    g.add_argument(
-        "--one-temperature",
-        action="store_true",
-        help="one temperature fitted on whole reviews, not one per length band",
-    )
-    g.add_argument(
-        "--val-grouping",
-        choices=GROUPINGS,
-        default=_DEFAULT_TRAIN.val_grouping,
-        help="validation as aclImdb id blocks (a movie's reviews on one side) or random",
-    )
-    g.add_argument(
-        "--rating-softness",
-        type=float,
-        default=_DEFAULT_TRAIN.rating_softness,
-        help="train aclImdb reviews of 4 and 7 stars towards this far from their label (1 and "
-        "10 to the label, linearly between); 0: hard labels",
-    )
-    g.add_argument(
-        "--word-dropout",
-        type=float,
-        default=_DEFAULT_TRAIN.word_dropout,
-        help="share of training tokens replaced by <unk>",
-    )
-    s = p.add_argument_group("short spans of training reviews as extra examples")
-    for name in ("rate", "max_tokens", "strength", "teacher", "agreement"):
-        default = getattr(_DEFAULT_SPANS, name)
-        s.add_argument(
-            f"--span-{name.replace('_', '-')}",
-            type=type(default),
-            default=default,
-            help=f"default {default}",
-        )
-    pre = p.add_argument_group("pretraining (with --unlabeled)")
-    for name in ("epochs", "batch_size", "lr", "samples", "dropout"):
-        default = getattr(_DEFAULT_PRETRAIN, name)
-        pre.add_argument(
-            f"--pretrain-{name.replace('_', '-')}",
-            type=type(default),
-            default=default,
-            help=f"default {default}",
-        )
-    n = p.add_argument_group("network (defaults in model.ModelConfig)")
-    for name, options in _NETWORK_FLAGS.items():
-        n.add_argument(f"--{name.replace('_', '-')}", **options)
-    t = p.add_argument_group("text pipeline")
-    t.add_argument("--max-tokens", type=int, default=_DEFAULT_TEXT.max_tokens)
-    t.add_argument("--truncation", choices=TRUNCATIONS, default=_DEFAULT_TEXT.truncation)
-    return p
-
-
-def evaluate_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="sentiment-evaluate", description="Score an artifact on a labelled split."
-    )
-    p.add_argument("--model", type=Path, help="artifact directory (default: the bundled model)")
-    p.add_argument("--data", type=Path, nargs="+", required=True, help="as for sentiment-train")
-    p.add_argument("--split", choices=("train", "test"), default="test")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
-    p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="fp32")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
-        "--by-length",
-        action="store_true",
-        help="also every figure by token count: 1-5, 6-20, 21-100, 101+",
-    )
-    p.add_argument("--json", type=Path, help="also write the metrics here as JSON")
-    return p
 
 
 def run_train(args: argparse.Namespace) -> None:
     from training.download import download_imdb
-    from training.run import RunOptions, train
+    from training.run import train
 
     sources = list(args.data)
     if args.download:
@@ -226,35 +251,10 @@ def run_train(args: argparse.Namespace) -> None:
             raise UserError("--download takes one --data folder to download into")
         sources = [download_imdb(sources[0])]
     network = {k: getattr(args, k) for k in _NETWORK_FLAGS if getattr(args, k) is not None}
-    if args.pretrained and args.init:
-        raise UserError("--pretrained and --init are two starting points: pick one")
-    start = "--pretrained" if args.pretrained else "--init" if args.init else None
-    if args.unlabeled and start and not args.vat:
-        raise UserError(f"--unlabeled pretrains an encoder and {start} gives one: pick one")
-    if args.vat and not args.unlabeled:
-        raise UserError("--vat trains on unlabeled texts: pass them with --unlabeled")
-    if args.init and network:
-        raise UserError("--init takes the exported model's network: network flags do not apply")
-    # Every TrainConfig field that has a flag; the calibration flags are negated.
-    chosen = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    spans = SpanConfig(
-        rate=args.span_rate,
-        max_tokens=args.span_max_tokens,
-        strength=args.span_strength,
-        teacher=args.span_teacher,
-        agreement=args.span_agreement,
-    )
-    cfg = TrainConfig(
-        **chosen,
-        spans=spans,
-        calibrate=not args.no_calibrate,
-        calibrate_by_length=not args.one_temperature,
-    )
+    check_combination(args, network)
+    cfg = train_config(args)
     pretrain = PretrainConfig(
-        **{
-            name: getattr(args, f"pretrain_{name}")
-            for name in ("epochs", "batch_size", "lr", "samples", "dropout")
-        },
+        **{name: getattr(args, f"pretrain_{name}") for name in _PRETRAIN_FLAGS},
         seed=args.seed,
         device=args.device,
         precision=args.precision,
@@ -286,10 +286,35 @@ def run_train(args: argparse.Namespace) -> None:
     train(opts, text, cfg)
 
 
+def check_combination(args: argparse.Namespace, network: dict[str, Any]) -> None:
+    """Refuse flags that contradict each other."""
+    if args.pretrained and args.init:
+        raise UserError("--pretrained and --init are two starting points: pick one")
+    start = "--pretrained" if args.pretrained else "--init" if args.init else None
+    if args.unlabeled and start and not args.vat:
+        raise UserError(f"--unlabeled pretrains an encoder and {start} gives one: pick one")
+    if args.vat and not args.unlabeled:
+        raise UserError("--vat trains on unlabeled texts: pass them with --unlabeled")
+    if args.init and network:
+        raise UserError("--init takes the exported model's network: network flags do not apply")
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """Every TrainConfig field that has a flag; the calibration flags are negated."""
+    chosen = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    spans = SpanConfig(**{name: getattr(args, f"span_{name}") for name in _SPAN_FLAGS})
+    return TrainConfig(
+        **chosen,
+        spans=spans,
+        calibrate=not args.no_calibrate,
+        calibrate_by_length=not args.one_temperature,
+    )
+
+
 def check_precision(device: str, precision: str) -> None:
     """Refuse a device or precision this machine cannot run, before any data is read."""
     from model.runtime import resolve_device
-    from training.loop import training_precision
+    from training.config import training_precision
 
     try:
         training_precision(precision, resolve_device(device))
@@ -297,73 +322,5 @@ def check_precision(device: str, precision: str) -> None:
         raise UserError(str(exc)) from exc
 
 
-def run_evaluate(args: argparse.Namespace) -> None:
-    import numpy as np
-
-    from model.api import SentimentModel
-    from training.data import load_split
-    from training.evaluate import format_report, report
-    from training.metrics import format_table
-
-    try:
-        model = SentimentModel.load(args.model, device=args.device, dtype=args.dtype)
-    except ValueError as exc:  # a device or precision this machine cannot run
-        raise UserError(f"--device {args.device} --dtype {args.dtype}: {exc}") from exc
-    reviews = load_split(args.data, args.split)
-    log.info(
-        "scoring %d %s texts with %s (%s, %s)",
-        len(reviews),
-        args.split,
-        model.version,
-        model.device,
-        model.dtype,
-    )
-    texts = [r.text for r in reviews]
-    started = time.perf_counter()
-    probs = np.array(model.predict(texts, batch_size=args.batch_size))
-    seconds = time.perf_counter() - started
-    lengths = np.array([len(t) for t in model.pipeline.tokens_many(texts)])
-    labels = np.array([r.label for r in reviews])
-    result = report(labels, probs, lengths, [r.group for r in reviews], args.by_length)
-    print(format_table({args.split: result["metrics"]}))
-    print(format_report(result))
-    print(f"\n{len(reviews):,} texts in {seconds:.1f}s ({len(reviews) / seconds:,.0f} texts/s)")
-    if args.json:
-        saved = {
-            "model_version": model.version,
-            "split": args.split,
-            "device": str(model.device),
-            "dtype": model.dtype,
-            "seconds": seconds,
-            **result,
-        }
-        args.json.write_text(json.dumps(saved, indent=2) + "\n")
-
-
-def _main(
-    parser: argparse.ArgumentParser,
-    run: Callable[[argparse.Namespace], None],
-    argv: Sequence[str] | None,
-) -> int:
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        run(args)
-    except (UserError, ArtifactError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            f"{parser.prog}: interrupted; continue with the same command and --resume",
-            file=sys.stderr,
-        )
-        return 130
-    return 0
-
-
 def train_main(argv: Sequence[str] | None = None) -> int:
-    return _main(train_parser(), run_train, argv)
-
-
-def evaluate_main(argv: Sequence[str] | None = None) -> int:
-    return _main(evaluate_parser(), run_evaluate, argv)
+    return run_command(train_parser(), run_train, argv)

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from training.config import GROUPINGS
 from training.errors import UserError
 
 SPLITS = ("train", "test")
-GROUPINGS = ("auto", "blocks", "random")
 ID_BLOCK = 250  # review ids per validation block (IMDB has at most 30 reviews of a movie)
 EXPECTED = (
     "an aclImdb folder or tar archive ({train,test}/{pos,neg}/*.txt), or train/test "
@@ -171,7 +171,8 @@ def digest(reviews: Sequence[Review]) -> str:
     return h.hexdigest()
 
 
-def describe(reviews: Sequence[Review]) -> dict[str, object]:
+def summarise(reviews: Sequence[Review]) -> dict[str, object]:
+    """How many reviews, of which class, and their digest: what the metadata says of a split."""
     positives = sum(r.label for r in reviews)
     return {
         "reviews": len(reviews),

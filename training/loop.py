@@ -1,20 +1,22 @@
-"""The training loop: length-bucketed batches, mixed precision, early stopping, checkpoints.
+"""The fine-tuning loop: the epoch and fit(), with early stopping and checkpoints that resume.
 
-fit() reads top to bottom: for each epoch, train_epoch() then evaluate() on validation; keep
-the best weights; stop when validation accuracy has not improved for `patience` epochs. After
-every epoch the whole state goes to `checkpoint_dir/last.pt`, so an interrupted run resumes
-where it stopped and ends with the same weights as an uninterrupted one.
+fit() reads top to bottom: for each epoch, train_epoch() then validate(); keep the best weights
+(`best.pt`); stop when validation accuracy has not improved for `patience` epochs. After every
+epoch the whole state goes to `last.pt`, so an interrupted run resumes where it stopped and
+ends with the same weights as an uninterrupted one: every epoch draws its spans and batches
+from a generator seeded by the epoch alone, and the checkpoint keeps torch's random state.
+
+A step trains on one shuffled length bucket of reviews and spans (model.batching), with word
+dropout, under mixed precision; the adversarial terms (training/adversarial.py) add their
+losses to the same step. The optimiser and schedule are training/optim.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,99 +25,43 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from model.batching import pad_batch
-from model.runtime import PrecisionError, autocast, resolve_device, resolve_dtype
+from model.batching import buckets_per_epoch, every, in_length_order, pad_batch, shuffled_buckets
+from model.runtime import autocast, resolve_device
 from model.vocab import Vocab
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.adversarial import (
+    adversarial_push,
+    batch_loss,
+    unlabeled_spans,
+    virtual_adversarial_loss,
+)
+from training.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from training.config import TrainConfig, training_precision
+from training.corpus import Encoded
 from training.errors import UserError
 from training.metrics import classification_metrics, sigmoid
-from training.spans import Judge, SpanConfig, draw_span, sample_spans
+from training.optim import Optimiser, fine_tuning_optimiser
+from training.spans import Judge, sample_spans
 
 log = logging.getLogger("training")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and data settings; the network's own live in model.ModelConfig."""
+class Extras:
+    """What a fit trains on besides the labelled reviews."""
 
-    # The learning rate decays to zero over the run. On validation, accuracy peaks after 2-3
-    # epochs and loss rises after; 4 epochs scored 91.04% where 8 scored 90.48% (MODEL_CARD.md).
-    epochs: int = 4
-    batch_size: int = 64  # reviews per step
-    lr: float = 2e-3  # AdamW peak learning rate, reached after warm-up
-    weight_decay: float = 0.01  # AdamW decoupled decay, not on biases or the embedding
-    warmup_fraction: float = 0.05  # share of all steps spent warming up from 0
-    grad_clip: float = 1.0  # max global gradient norm: LSTMs have occasional exploding steps
-    patience: int = 2  # epochs without a better validation accuracy before stopping
-    val_fraction: float = 0.1  # carved from train, stratified and seeded; never from test
-    # auto: whole blocks of consecutive aclImdb ids (one movie's reviews stay on one side; see
-    # training.data.stratified_split), single reviews for other corpora.
-    val_grouping: str = "auto"
-    # Share of training tokens replaced by <unk>, freshly drawn for every batch: with the
-    # embedding dropout and min_freq 3, 91.04% on validation against 90.76% without (one run
-    # each, so within noise; the loss curves agree: MODEL_CARD.md).
-    word_dropout: float = 0.1
-    vocab_size: int = 50_000  # cap, counting <pad> and <unk>
-    min_freq: int = 3  # rarer words are mostly typos and names: 36k words, 96% in GloVe
-    seed: int = 13
-    # The validation split (and --limit's sample); None: `seed`. Runs that differ only in `seed`
-    # but share this one are validated on the same reviews, so they can be compared, and souped
-    # (training/soup.py) without one ingredient having trained on another's validation reviews.
-    split_seed: int | None = None
-    device: str = "auto"  # auto|cpu|cuda
-    precision: str = "auto"  # auto: bf16 on CPUs with native bf16 and on GPUs, else fp32/fp16
-    calibrate: bool = True  # fit temperatures on validation and store them in the artifact
-    # One temperature per band of token counts, fitted on validation reviews and spans of them
-    # (training/calibration.py); False: one temperature fitted on whole reviews.
-    calibrate_by_length: bool = True
-    # Learning rate of the embedding and the LSTMs as a share of `lr`, the head's. Below 1, a
-    # pretrained encoder moves less than the new head (discriminative fine-tuning, ULMFiT).
-    encoder_lr_factor: float = 1.0
-    # Short spans of the training reviews as extra examples (training/spans.py); rate 0: none.
-    spans: SpanConfig = field(default_factory=SpanConfig)
-    # Adversarial training on the embeddings (Miyato et al. 2017): every batch is also trained
-    # on its embedded words pushed, as a whole text, in the direction that raises the loss most,
-    # by this multiple of the batch's mean word-vector norm. 0: off. Miyato et al.'s IMDB
-    # setting (5 on normalised 256-dimensional vectors, norm ~16) is about 0.3. Doubles a step.
-    adversarial: float = 0.0
-    # Virtual adversarial training (Miyato et al. 2017) on short spans of unlabeled texts: every
-    # step also trains the network to score a batch of spans as it scores them now after their
-    # embedded words are pushed, as a whole span, in the direction that changes the score most,
-    # by this multiple of the mean word-vector norm (as `adversarial`). Needs unlabeled texts;
-    # spans are drawn as training spans are (`spans.max_tokens`). 0: off.
-    vat: float = 0.0
-    # Softer training targets for milder aclImdb star ratings (training.data.targets): a 4 or 7
-    # is trained towards this far from its label, a 1 or 10 towards the label. 0: hard labels.
-    rating_softness: float = 0.0
-    bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.encoder_lr_factor <= 0:
-            raise UserError(f"encoder_lr_factor must be positive, got {self.encoder_lr_factor}")
-        if self.adversarial < 0:
-            raise UserError(f"adversarial must be at least 0, got {self.adversarial}")
-        if self.vat < 0:
-            raise UserError(f"vat must be at least 0, got {self.vat}")
-        if not 0.0 <= self.rating_softness < 0.5:
-            raise UserError(f"rating_softness must be in [0, 0.5), got {self.rating_softness}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise UserError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
-        for name in ("epochs", "batch_size", "vocab_size", "min_freq", "bucket_pool"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
+    judge: Judge | None = None  # keeps the spans a teacher finds opinions (SpanConfig.teacher)
+    unlabeled: Sequence[list[int]] = ()  # encoded unlabeled texts: their spans train `vat`
 
 
-@dataclass
-class Encoded:
-    ids: list[list[int]]
-    labels: np.ndarray  # [n]: 0/1, or soft targets in [0, 1] for training spans
-    sentence_ends: frozenset[int] = frozenset()  # ids of ".", "!", ...: spans are sentences
+@dataclass(frozen=True)
+class Setup:
+    """What every epoch of one fit shares."""
 
-    def __len__(self) -> int:
-        return len(self.ids)
+    cfg: TrainConfig
+    device: torch.device
+    precision: str  # model.runtime's: fp32, bf16 or fp16
+    optim: Optimiser
+    extras: Extras
 
 
 @dataclass
@@ -127,36 +73,6 @@ class FitResult:
     seconds: float = 0.0
 
 
-def training_precision(precision: str, device: torch.device) -> str:
-    """model.runtime's choice of precision, its refusals as errors the user can fix."""
-    try:
-        return resolve_dtype(precision, device)
-    except PrecisionError as exc:
-        raise UserError(f"--precision {precision}: {exc}") from exc
-
-
-def bucketed_batches(
-    lengths: Sequence[int], batch_size: int, pool: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Shuffled batches of similar-length reviews: little padding, still random order."""
-    order = rng.permutation(len(lengths))
-    lengths_arr = np.asarray(lengths)
-    batches: list[np.ndarray] = []
-    span = batch_size * pool
-    for start in range(0, len(order), span):
-        chunk = order[start : start + span]
-        chunk = chunk[np.argsort(lengths_arr[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def batches_per_epoch(texts: int, batch_size: int, pool: int) -> int:
-    """How many batches bucketed_batches() makes of `texts` texts."""
-    span = batch_size * pool
-    full, rest = divmod(texts, span)
-    return full * math.ceil(span / batch_size) + math.ceil(rest / batch_size)
-
-
 def predict_logits(
     model: nn.Module,
     data: Encoded,
@@ -166,187 +82,96 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits for every review, in input order; batches by length for speed."""
     model.eval()
-    order = np.argsort([len(x) for x in data.ids], kind="stable")
     out = np.empty(len(data), dtype=np.float64)
     with torch.inference_mode(), autocast(device, precision):
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in in_length_order([len(x) for x in data.ids], every(batch_size)):
             ids, lengths = pad_batch([data.ids[i] for i in rows])
             out[rows] = model(ids.to(device), lengths.to(device)).float().cpu().numpy()
     return out
 
 
-def train_epoch(
-    model: nn.Module,
-    data: Encoded,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
-    cfg: TrainConfig,
-    epoch: int,
-    device: torch.device,
-    precision: str,
-    scaler: torch.amp.GradScaler,
-    judge: Judge | None = None,
-    unlabeled: Sequence[list[int]] = (),
-) -> float:
-    """One pass over the training reviews (and spans of them, chosen by `judge` if given), with
-    a batch of spans of the `unlabeled` texts per step under `cfg.vat`; returns the mean loss."""
+def train_epoch(model: nn.Module, data: Encoded, epoch: int, setup: Setup) -> float:
+    """One pass over the training reviews and this epoch's spans of them, with a batch of spans
+    of the unlabeled texts per step under `cfg.vat`; returns the mean loss."""
+    cfg = setup.cfg
     model.train()
     rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resuming replays the same order
     vat_rng = np.random.default_rng([cfg.seed, epoch, 1])  # its own: other runs keep their draws
-    ends = data.sentence_ends  # `data` is replaced below by reviews and spans, which has none
-    spans, span_targets = sample_spans(data.ids, data.labels, cfg.spans, rng, ends, judge)
-    if judge is not None:
-        log.info("epoch %d: %d spans the teacher judges opinions", epoch, len(spans))
-    data = Encoded(data.ids + spans, np.concatenate([data.labels, span_targets]))
-    batches = bucketed_batches([len(x) for x in data.ids], cfg.batch_size, cfg.bucket_pool, rng)
-    labels = torch.as_tensor(data.labels, dtype=torch.float32)
+    texts = with_spans(data, epoch, cfg, rng, setup.extras.judge)
+    batches = shuffled_buckets([len(x) for x in texts.ids], cfg.batch_size, cfg.bucket_pool, rng)
+    labels = torch.as_tensor(texts.labels, dtype=torch.float32)
     total, seen = 0.0, 0
     bar = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None)
     for rows in bar:
-        ids, lengths = pad_batch([data.ids[i] for i in rows])  # ids: [batch, steps]
-        if cfg.word_dropout > 0:
-            dropped = (torch.rand(ids.shape) < cfg.word_dropout) & (ids != Vocab.pad_index)
-            ids = ids.masked_fill(dropped, Vocab.unk_index)
-        ids, lengths = ids.to(device), lengths.to(device)
-        target = labels[rows].to(device)  # [batch]
-        embedded = model.embedding(ids)  # [batch, steps, emb]
-        if cfg.adversarial > 0:
-            embedded.retain_grad()
-        loss = batch_loss(model, embedded, lengths, target, device, precision)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.adversarial > 0:
-            # The lookup again: the first backward freed its graph, and the embedding learns
-            # from both losses. The logged loss stays the clean one.
-            push = adversarial_push(embedded.detach(), embedded.grad, ids, cfg.adversarial)
-            pushed = model.embedding(ids) + push
-            scaler.scale(batch_loss(model, pushed, lengths, target, device, precision)).backward()
+        ids, lengths = pad_batch([texts.ids[i] for i in rows])  # ids: [batch, steps]
+        ids = drop_words(ids, cfg.word_dropout)
+        unlabeled = None
         if cfg.vat > 0:
-            rows_u = vat_rng.integers(0, len(unlabeled), size=len(rows))
-            spans_u = [draw_span(unlabeled[r], ends, cfg.spans.max_tokens, vat_rng) for r in rows_u]
-            ids_u, lengths_u = pad_batch(spans_u)
-            vat = virtual_adversarial_loss(
-                model, ids_u.to(device), lengths_u.to(device), cfg.vat, device, precision
+            unlabeled = unlabeled_spans(
+                setup.extras.unlabeled, data.sentence_ends, cfg.spans.max_tokens, len(rows), vat_rng
             )
-            scaler.scale(vat).backward()
-        scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        total += float(loss.detach()) * len(rows)
+        total += train_step(model, ids, lengths, labels[rows], unlabeled, setup) * len(rows)
         seen += len(rows)
         bar.set_postfix(loss=f"{total / seen:.4f}")
     return total / max(1, seen)
 
 
-def batch_loss(
-    model: nn.Module,
-    embedded: Tensor,
-    lengths: Tensor,
-    target: Tensor,
-    device: torch.device,
-    precision: str,
-) -> Tensor:
-    """Binary cross-entropy of the network on embedded words: [batch, steps, emb] -> []."""
-    with autocast(device, precision):
-        logits = model.classify(model.embedding_dropout(embedded), lengths)  # [batch]
-    return nn.functional.binary_cross_entropy_with_logits(logits.float(), target)
+def with_spans(
+    data: Encoded, epoch: int, cfg: TrainConfig, rng: np.random.Generator, judge: Judge | None
+) -> Encoded:
+    """The reviews and this epoch's spans of them (those the judge keeps, with one), as one set
+    without sentence ends."""
+    spans, targets = sample_spans(data.ids, data.labels, cfg.spans, rng, data.sentence_ends, judge)
+    if judge is not None:
+        log.info("epoch %d: %d spans the teacher judges opinions", epoch, len(spans))
+    return Encoded(data.ids + spans, np.concatenate([data.labels, targets]))
 
 
-def adversarial_push(embedded: Tensor, grad: Tensor, ids: Tensor, epsilon: float) -> Tensor:
-    """The perturbation of adversarial training: each text's loss gradient with respect to its
-    embedded words, scaled to a norm of `epsilon` mean word-vector norms (the norm taken over
-    the whole text). Padding gets no gradient, so it is never pushed.
-
-    embedded, grad: [batch, steps, emb]; ids: [batch, steps] -> [batch, steps, emb]
-    """
-    real = ids != Vocab.pad_index  # [batch, steps]
-    word_norm = embedded.norm(dim=2)[real].mean()
-    grad = grad.float() * real.unsqueeze(2)
-    norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1)  # [batch, 1, 1]
-    return (epsilon * word_norm * grad / norms).to(embedded.dtype)
+def drop_words(ids: Tensor, share: float) -> Tensor:
+    """`share` of the real tokens replaced by <unk>, drawn afresh; ids: [batch, steps]."""
+    if share <= 0:
+        return ids
+    dropped = (torch.rand(ids.shape) < share) & (ids != Vocab.pad_index)
+    return ids.masked_fill(dropped, Vocab.unk_index)
 
 
-# The first step of the search for the direction that changes a score most: a random push this
-# share of the real one (Miyato et al.'s 0.1 against their 5), in fp32, where it is not rounded
-# away.
-VAT_PROBE = 0.02
-
-
-def virtual_adversarial_loss(
+def train_step(
     model: nn.Module,
     ids: Tensor,
     lengths: Tensor,
-    epsilon: float,
-    device: torch.device,
-    precision: str,
-) -> Tensor:
-    """Virtual adversarial training's loss for unlabeled texts: how far the network's score
-    moves when the embedded words are pushed by `epsilon` mean word-vector norms (per text) in
-    the direction that moves it most, found by one step of power iteration from a random one.
-
-    The binary cross-entropy against the clean score, held fixed: the KL divergence of the two
-    Bernoullis plus the clean score's entropy, so it has the same gradient. The clean score and
-    the search run without dropout, in fp32; the pushed texts train as labelled ones do.
-
-    ids: [batch, steps] -> []
-    """
-    model.eval()
-    with torch.no_grad():
-        embedded = model.embedding(ids)  # [batch, steps, emb]
-        clean = torch.sigmoid(model.classify(embedded, lengths).float())  # [batch]
-    probe = adversarial_push(embedded, torch.randn_like(embedded), ids, epsilon * VAT_PROBE)
-    probe.requires_grad_()  # adversarial_push leaves padding unpushed
-    moved = model.classify(embedded + probe, lengths).float()
-    loss = nn.functional.binary_cross_entropy_with_logits(moved, clean)
-    (direction,) = torch.autograd.grad(loss, probe)
-    model.train()
-    push = adversarial_push(embedded, direction, ids, epsilon)
-    return batch_loss(model, model.embedding(ids) + push, lengths, clean, device, precision)
-
-
-def make_optimizer(
-    model: nn.Module, cfg: TrainConfig, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
-    for name, param in model.named_parameters():
-        decays = param.ndim > 1 and not name.startswith("embedding")
-        encoder = name.startswith(("embedding", "encoder"))
-        groups.setdefault((decays, encoder), []).append(param)
-    optimizer = torch.optim.AdamW(
-        [
-            {
-                "params": params,
-                "weight_decay": cfg.weight_decay if decays else 0.0,
-                "lr": cfg.lr * (cfg.encoder_lr_factor if encoder else 1.0),
-            }
-            for (decays, encoder), params in sorted(groups.items())
-        ],
-        lr=cfg.lr,
-    )
-    return optimizer, warmup_cosine(optimizer, total_steps, cfg.warmup_fraction)
+    target: Tensor,
+    unlabeled: tuple[Tensor, Tensor] | None,
+    setup: Setup,
+) -> float:
+    """One optimiser step on a batch (ids: [batch, steps], target: [batch]) and, under
+    `cfg.adversarial`, on its pushed words; under `cfg.vat`, on the `unlabeled` spans (ids,
+    lengths). Returns the batch's clean loss."""
+    cfg, optim, device, precision = setup.cfg, setup.optim, setup.device, setup.precision
+    ids, lengths, target = ids.to(device), lengths.to(device), target.to(device)
+    embedded = model.embedding(ids)  # [batch, steps, emb]
+    if cfg.adversarial > 0:
+        embedded.retain_grad()
+    loss = batch_loss(model, embedded, lengths, target, device, precision)
+    optim.zero_grad()
+    optim.backward(loss)
+    if cfg.adversarial > 0:
+        # The lookup again: the first backward freed its graph, and the embedding learns
+        # from both losses. The logged loss stays the clean one.
+        push = adversarial_push(embedded.detach(), embedded.grad, ids, cfg.adversarial)
+        pushed = model.embedding(ids) + push
+        optim.backward(batch_loss(model, pushed, lengths, target, device, precision))
+    if unlabeled is not None:
+        ids_u, lengths_u = unlabeled[0].to(device), unlabeled[1].to(device)
+        optim.backward(
+            virtual_adversarial_loss(model, ids_u, lengths_u, cfg.vat, device, precision)
+        )
+    optim.step(model.parameters(), cfg.grad_clip)
+    return float(loss.detach())
 
 
-def warmup_cosine(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over `warmup_fraction` of the steps, then cosine decay to zero."""
-    warmup = max(1, int(total_steps * warmup_fraction))
-
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-        return 0.5 * (1 + math.cos(math.pi * progress))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-
-
-def fingerprint(*parts: Any) -> str:
-    """Identifies a run's configuration and data, so a checkpoint resumes only its own run."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def validate(model: nn.Module, val: Encoded, device: torch.device) -> dict[str, Any]:
+    """classification_metrics of the model on the validation reviews, in fp32."""
+    return classification_metrics(val.labels, sigmoid(predict_logits(model, val, device)))
 
 
 def fit(
@@ -358,44 +183,20 @@ def fit(
     run_id: str,
     resume: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-    judge: Judge | None = None,
-    unlabeled: Sequence[list[int]] = (),
+    extras: Extras | None = None,
 ) -> FitResult:
-    """Train with early stopping; leaves the best weights in `model`. `unlabeled`: encoded texts
-    for `cfg.vat`."""
-    if cfg.vat > 0 and not unlabeled:
+    """Train with early stopping; leaves the best weights in `model`."""
+    extras = extras or Extras()
+    if cfg.vat > 0 and not extras.unlabeled:
         raise UserError("virtual adversarial training (vat) needs unlabeled texts")
-    device = resolve_device(cfg.device)
-    precision = training_precision(cfg.precision, device)
-    model.to(device)
-    texts = len(train) + int(round(cfg.spans.rate * len(train)))  # spans are drawn per epoch
-    steps = cfg.epochs * batches_per_epoch(texts, cfg.batch_size, cfg.bucket_pool)
-    optimizer, scheduler = make_optimizer(model, cfg, steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    setup = set_up(model, len(train), cfg, extras)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
-    state = {
-        "epoch": 0,
-        "best_accuracy": -1.0,
-        "best_loss": float("inf"),
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "history": [],
-        "seconds": 0.0,
-    }
-    if resume:
-        state = load_checkpoint(last, run_id, model, optimizer, scheduler, scaler)
-        state.setdefault("best_loss", float("inf"))  # checkpoints of 0.1.0 runs did not record it
-        log.info("resumed from %s after epoch %d", last, state["epoch"])
-    elif last.exists():
-        raise UserError(
-            f"{last} exists from an earlier run: pass --resume to continue it, "
-            f"or remove {checkpoint_dir}"
-        )
+    last, best = checkpoint_dir / LAST, checkpoint_dir / BEST
+    state = initial_state(last, run_id, model, setup.optim, resume)
     log.info(
         "training on %s in %s: %d train, %d validation reviews",
-        device,
-        precision,
+        setup.device,
+        setup.precision,
         len(train),
         len(val),
     )
@@ -403,58 +204,24 @@ def fit(
         if state["bad_epochs"] >= cfg.patience:
             break
         started = time.perf_counter()
-        train_loss = train_epoch(
-            model,
-            train,
-            optimizer,
-            scheduler,
-            cfg,
-            epoch,
-            device,
-            precision,
-            scaler,
-            judge,
-            unlabeled,
-        )
-        val_logits = predict_logits(model, val, device)
-        metrics = classification_metrics(val.labels, sigmoid(val_logits))
+        train_loss = train_epoch(model, train, epoch, setup)
+        metrics = validate(model, val, setup.device)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": metrics["log_loss"],
             "val_accuracy": metrics["accuracy"],
-            "lr": cfg.lr * scheduler.lr_lambdas[0](scheduler.last_epoch),  # the head's
+            "lr": cfg.lr * setup.optim.lr_share(),  # the head's
             "seconds": time.perf_counter() - started,
         }
-        # Better accuracy, or the same accuracy at a lower loss: a small validation set reaches
-        # its best accuracy early, and the first epoch to do so is seldom the best trained.
-        accuracy, loss = metrics["accuracy"], metrics["log_loss"]
-        improved = accuracy > state["best_accuracy"] or (
-            accuracy == state["best_accuracy"] and loss < state["best_loss"]
-        )
+        improved = record_epoch(state, row)
         if improved:
-            state.update(best_accuracy=accuracy, best_loss=loss, best_epoch=epoch, bad_epochs=0)
             torch.save(model.state_dict(), best)
-        else:
-            state["bad_epochs"] += 1
-        state["history"].append(row)
-        state["epoch"] = epoch
-        state["seconds"] += row["seconds"]
-        log.info(
-            "epoch %d/%d  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %.2e  %.0fs%s",
-            epoch,
-            cfg.epochs,
-            train_loss,
-            row["val_loss"],
-            row["val_accuracy"],
-            row["lr"],
-            row["seconds"],
-            "  *best" if improved else "",
-        )
-        save_checkpoint(last, run_id, state, model, optimizer, scheduler, scaler)
+        log_epoch(row, cfg.epochs, improved)
+        save_checkpoint(last, run_id, state, model, setup.optim)
         if on_epoch is not None:
             on_epoch(row)
-    model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
+    model.load_state_dict(torch.load(best, map_location=setup.device, weights_only=True))
     return FitResult(
         state["best_epoch"],
         state["best_accuracy"],
@@ -464,14 +231,70 @@ def fit(
     )
 
 
-# Settings added after runs were made with the code, at the values that behave as before: left
-# out of the settings while at them, so that those runs keep their fingerprints (and resume).
-_ADDED_LATER = {"split_seed": None, "rating_softness": 0.0, "vat": 0.0}
+def set_up(model: nn.Module, reviews: int, cfg: TrainConfig, extras: Extras) -> Setup:
+    """The device and precision, the model on the device, and the optimiser with a schedule
+    over all the run's steps."""
+    device = resolve_device(cfg.device)
+    precision = training_precision(cfg.precision, device)
+    model.to(device)
+    texts = reviews + int(round(cfg.spans.rate * reviews))  # spans are drawn per epoch
+    steps = cfg.epochs * buckets_per_epoch(texts, cfg.batch_size, cfg.bucket_pool)
+    optim = fine_tuning_optimiser(model, cfg, steps, device, precision)
+    return Setup(cfg, device, precision, optim, extras)
 
 
-def config_dict(cfg: TrainConfig) -> dict[str, Any]:
-    settings = asdict(cfg)
-    for name, default in _ADDED_LATER.items():
-        if settings[name] == default:
-            del settings[name]
-    return settings
+def initial_state(
+    last: Path, run_id: str, model: nn.Module, optim: Optimiser, resume: bool
+) -> dict[str, Any]:
+    """The fit's state: from its checkpoint with `resume`, else new (never over a checkpoint)."""
+    if resume:
+        state = load_checkpoint(last, run_id, model, optim)
+        state.setdefault("best_loss", float("inf"))  # checkpoints of 0.1.0 runs did not record it
+        log.info("resumed from %s after epoch %d", last, state["epoch"])
+        return state
+    if last.exists():
+        raise UserError(
+            f"{last} exists from an earlier run: pass --resume to continue it, "
+            f"or remove {last.parent}"
+        )
+    return {
+        "epoch": 0,
+        "best_accuracy": -1.0,
+        "best_loss": float("inf"),
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
+        "seconds": 0.0,
+    }
+
+
+def record_epoch(state: dict[str, Any], row: dict[str, float]) -> bool:
+    """Add the epoch's row to the state; returns whether it is the best yet: better accuracy,
+    or the same accuracy at a lower loss (a small validation set reaches its best accuracy
+    early, and the first epoch to do so is seldom the best trained)."""
+    accuracy, loss = row["val_accuracy"], row["val_loss"]
+    improved = accuracy > state["best_accuracy"] or (
+        accuracy == state["best_accuracy"] and loss < state["best_loss"]
+    )
+    if improved:
+        state.update(best_accuracy=accuracy, best_loss=loss, best_epoch=row["epoch"], bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    state["history"].append(row)
+    state["epoch"] = row["epoch"]
+    state["seconds"] += row["seconds"]
+    return improved
+
+
+def log_epoch(row: dict[str, float], epochs: int, improved: bool) -> None:
+    log.info(
+        "epoch %d/%d  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %.2e  %.0fs%s",
+        row["epoch"],
+        epochs,
+        row["train_loss"],
+        row["val_loss"],
+        row["val_accuracy"],
+        row["lr"],
+        row["seconds"],
+        "  *best" if improved else "",
+    )

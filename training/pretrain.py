@@ -1,17 +1,15 @@
 """Stage: the encoder pretrained as two language models on unlabeled reviews (ELMo's layout).
 
-The separate layout's forward stack reads tokens 0..t and predicts token t+1; its backward stack
-reads t..n-1 and predicts t-1. Both predict through the input embedding, tied (Press & Wolf
-2017): a projection from the hidden state to the embedding's width, then a dot product with
-each word's vector. A full softmax over the vocabulary would cost more than the LSTM itself on
-a CPU, so the loss is a sampled softmax (Jean et al. 2015): the true word against `samples`
-words drawn for the whole batch from a log-uniform (Zipfian) distribution over the vocabulary,
-which is sorted by frequency, with the usual log-expected-count correction.
+The network's embedding and both stacks learn to predict the next word forwards and the previous
+word backwards (training/language_model.py), on the unlabeled texts and the training reviews;
+the classifier head does not take part. Pretraining sets its own dropout on the network and
+gives the classifier's back when done.
 
-pretrain() reads top to bottom like training.loop.fit(): epochs of length-bucketed batches,
-the loss on held-out texts after each, a checkpoint every few minutes and after every epoch
-(`--resume` continues mid-epoch with the same batches and random state, so an interrupted run
-ends with the same weights), and the encoder saved as `encoder.pt` for fine-tuning.
+pretrain() reads top to bottom like training.loop.fit(): epochs of shuffled length buckets,
+the loss on held-out texts after each, a checkpoint (`pretrain-last.pt`) every few minutes and
+after every epoch (`--resume` continues mid-epoch with the same batches and random state, so an
+interrupted run ends with the same weights), and the encoder saved as `encoder.pt` for
+fine-tuning, with the stage's record for the artifact's metadata.
 """
 
 from __future__ import annotations
@@ -28,149 +26,61 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from model.batching import pad_batch
-from model.network import LockedDropout, SentimentLSTM, reverse_within_lengths
+from model.batching import every, in_length_order, pad_batch, shuffled_buckets
+from model.network import SentimentLSTM
 from model.runtime import autocast, resolve_device
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import ENCODER, PRETRAIN_LAST, load_checkpoint, save_checkpoint
+from training.config import PretrainConfig, training_precision
 from training.errors import UserError
-from training.loop import bucketed_batches, training_precision, warmup_cosine
+from training.language_model import (
+    LanguageModelHead,
+    LogUniformSampler,
+    check_layout,
+    language_model_loss,
+    restore_dropout,
+    set_dropout,
+)
+from training.optim import Optimiser, pretraining_optimiser
 
 log = logging.getLogger("training")
-ENCODER = "encoder.pt"
+POOL = 50  # batches' worth of texts sorted together into length buckets, as fine-tuning's
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
-    """The language-model stage's settings; the network's are the classifier's own."""
+@dataclass
+class Pretraining:
+    """What every epoch of the stage shares."""
 
-    # Each epoch over the ~72,000 unlabeled and training reviews costs about as much as five
-    # epochs of fine-tuning; MODEL_CARD.md has the measured time and what each epoch added.
-    epochs: int = 3
-    batch_size: int = 64
-    lr: float = 2e-3  # AdamW peak, 5% warm-up, cosine decay to zero over all epochs
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    # Words drawn per batch for the sampled softmax: a step of 64 reviews of 256 tokens took
-    # 1.0 s with 1,024 and 2.2 s with 2,048 (the LSTMs alone, 0.5 s).
-    samples: int = 1024
-    # Dropout on the embeddings, between the layers and on the top state while pretraining: 19
-    # million tokens are plenty for 1.7 million LSTM weights, and fine-tuning sets the
-    # classifier's own dropout back.
-    dropout: float = 0.1
-    checkpoint_minutes: float = 10.0  # a mid-epoch checkpoint at least this often
-    held_out: int = 500  # texts whose loss is reported after each epoch
-    seed: int = 13
-    device: str = "auto"
-    precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "samples"):
-            if getattr(self, name) < 1:
-                raise UserError(f"pretraining {name} must be at least 1, got {getattr(self, name)}")
+    cfg: PretrainConfig
+    model: SentimentLSTM
+    head: LanguageModelHead
+    modules: nn.ModuleDict  # the model and the head: what the optimiser and checkpoints hold
+    sampler: LogUniformSampler
+    optim: Optimiser
+    device: torch.device
+    precision: str
+    classifier_dropout: dict[str, float]  # the network's own, given back when done
 
 
-class LanguageModelHead(nn.Module):
-    """Hidden state -> the embedding's width -> scores of words, for each direction."""
-
-    def __init__(self, model: SentimentLSTM, output_dropout: float) -> None:
-        super().__init__()
-        hidden = model.encoder.forward_stack.layers[-1].hidden_size
-        width = model.embedding.embedding_dim
-        self.project = nn.ModuleList([nn.Linear(hidden, width), nn.Linear(hidden, width)])
-        self.bias = nn.Parameter(torch.zeros(model.embedding.num_embeddings))
-        self.dropout = nn.Dropout(output_dropout)
-
-
-def set_dropout(model: SentimentLSTM, p: float | None) -> dict[str, float]:
-    """Set every locked dropout of the embedding and the stacks to `p` (None: leave them);
-    returns what they were, by module name, for restore_dropout()."""
-    before = {}
-    for name, module in model.named_modules():
-        if isinstance(module, LockedDropout):
-            before[name] = module.p
-            if p is not None:
-                module.p = p
-    return before
-
-
-def restore_dropout(model: SentimentLSTM, before: dict[str, float]) -> None:
-    for name, module in model.named_modules():
-        if name in before:
-            module.p = before[name]
-
-
-class LogUniformSampler:
-    """Word ids 1..V-1 with P(i) = log((i+1)/i) / log(V): frequent (low) ids drawn most."""
-
-    def __init__(self, vocab_size: int) -> None:
-        self.log_v = math.log(vocab_size)
-
-    def draw(self, count: int, generator: torch.Generator) -> Tensor:
-        u = torch.rand(count, generator=generator, dtype=torch.float64)
-        return torch.exp(u * self.log_v).floor().long().clamp_(1)
-
-    def log_expected(self, ids: Tensor, count: int) -> Tensor:
-        """log(count * P(id)): the correction that makes sampled scores estimate full ones."""
-        i = ids.double()
-        return (torch.log(count * (torch.log1p(1 / i)) / self.log_v)).float()
-
-
-def sampled_softmax_loss(
-    hidden: Tensor,
-    targets: Tensor,
-    weight: Tensor,
-    bias: Tensor,
-    negatives: Tensor,
-    sampler: LogUniformSampler,
-) -> Tensor:
-    """Mean cross-entropy of each target against the shared negatives.
-
-    hidden: [n, width]; targets: [n]; weight: [vocab, width]; negatives: [k]
-    """
-    k = negatives.numel()
-    true = (hidden * weight[targets]).sum(1) + bias[targets]  # [n]
-    true = true - sampler.log_expected(targets, k).to(true.device)
-    drawn = hidden @ weight[negatives].t() + bias[negatives]  # [n, k]
-    drawn = drawn - sampler.log_expected(negatives, k).to(drawn.device)
-    drawn = drawn.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-    logits = torch.cat([true.unsqueeze(1), drawn], dim=1).float()  # [n, 1 + k]
-    return nn.functional.cross_entropy(logits, torch.zeros_like(targets))
-
-
-def language_model_loss(
+def pretrain_once(
     model: SentimentLSTM,
-    head: LanguageModelHead,
-    ids: Tensor,
-    lengths: Tensor,
-    negatives: Tensor,
-    sampler: LogUniformSampler,
-) -> Tensor:
-    """Both directions' next-word loss on a padded batch; ids: [batch, steps]."""
-    steps = ids.size(1)
-    reverse = reverse_within_lengths(lengths, steps).unsqueeze(2)
-    embedded = model.embedding_dropout(model.embedding(ids))  # [batch, steps, emb]
-    ahead, behind = model.encoder.directions(embedded, reverse)  # [batch, steps, hidden] x2
-    t = torch.arange(steps - 1, device=ids.device).unsqueeze(0)  # [1, steps - 1]
-    has_next = t < (lengths.unsqueeze(1) - 1)  # position t has a token t+1: [batch, steps - 1]
-    weight, losses = model.embedding.weight, []
-    # forward: the state at t predicts token t+1; backward: the state at t+1 predicts token t
-    for direction, states, targets in (
-        (0, ahead[:, :-1], ids[:, 1:]),
-        (1, behind[:, 1:], ids[:, :-1]),
-    ):
-        hidden = head.project[direction](head.dropout(states[has_next]))  # [n, emb]
-        losses.append(
-            sampled_softmax_loss(hidden, targets[has_next], weight, head.bias, negatives, sampler)
-        )
-    return (losses[0] + losses[1]) / 2
-
-
-def check_layout(model: SentimentLSTM) -> None:
-    if not hasattr(model.encoder, "directions"):
-        raise UserError(
-            "pretraining needs the separate layout (--stacking separate): in the joint one, "
-            "layer 2 reads both directions of layer 1 and a language model would see the future"
-        )
+    texts: list[list[int]],
+    held_out: list[list[int]],
+    cfg: PretrainConfig,
+    checkpoint_dir: Path,
+    run_id: str,
+    resume: bool,
+) -> dict[str, Any]:
+    """Pretrain the encoder, or with `resume`, take it from an earlier, finished pretraining of
+    this run; returns the stage's record."""
+    encoder = checkpoint_dir / ENCODER
+    if resume and encoder.exists():
+        record = load_encoder(encoder, model)
+        if record["run_id"] == run_id:
+            log.info("pretraining: done before, encoder from %s", encoder)
+            return record
+        raise UserError(f"{encoder} belongs to another run; remove it or match it")
+    resume = resume and (checkpoint_dir / PRETRAIN_LAST).exists()
+    return pretrain(model, texts, held_out, cfg, checkpoint_dir, run_id, resume=resume)
 
 
 def pretrain(
@@ -185,66 +95,26 @@ def pretrain(
     """Train the embedding and both stacks as language models; save them to `checkpoint_dir`.
     Returns the stage's record for the artifact's metadata."""
     check_layout(model)
-    device = resolve_device(cfg.device)
-    precision = training_precision(cfg.precision, device)
-    head = LanguageModelHead(model, cfg.dropout)
-    classifier_dropout = set_dropout(model, cfg.dropout)
-    model.to(device)
-    head.to(device)
-    modules = nn.ModuleDict({"model": model, "head": head})
-    steps_per_epoch = math.ceil(len(texts) / cfg.batch_size)
-    optimizer, scheduler = _optimizer(modules, cfg, cfg.epochs * steps_per_epoch)
-    sampler = LogUniformSampler(model.embedding.num_embeddings)
+    stage = set_up(model, cfg, len(texts))
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    last = checkpoint_dir / "pretrain-last.pt"
-    state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "seconds": 0.0}
-    if resume and last.exists():
-        state = load_checkpoint(last, run_id, modules, optimizer, scheduler)
-        log.info("pretraining resumed after epoch %d, step %d", state["epoch"], state["step"])
-    elif last.exists():
-        raise UserError(f"{last} exists from an earlier run: pass --resume or remove it")
+    last = checkpoint_dir / PRETRAIN_LAST
+    state = initial_state(last, run_id, stage, resume)
     log.info(
         "pretraining on %s in %s: %d texts, %d held out",
-        device,
-        precision,
+        stage.device,
+        stage.precision,
         len(texts),
         len(held_out),
     )
-    saved_at = time.perf_counter()
+    saver = Saver(last, run_id, stage)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-        started = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, epoch])
-        batches = bucketed_batches([len(x) for x in texts], cfg.batch_size, 50, rng)
-        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        modules.train()
-        total = state.get("epoch_loss", 0.0)
-        bar = tqdm(batches, desc=f"pretrain {epoch}", unit="batch", leave=False, disable=None)
-        for step, rows in enumerate(bar):
-            negatives = sampler.draw(cfg.samples, generator).to(device)  # drawn even when skipped
-            if step < state["step"]:
-                continue  # done before the interruption
-            ids, lengths = pad_batch([texts[i] for i in rows])
-            with autocast(device, precision):
-                loss = language_model_loss(
-                    model, head, ids.to(device), lengths.to(device), negatives, sampler
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(modules.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            total += float(loss.detach())
-            state["step"], state["epoch_loss"] = step + 1, total
-            bar.set_postfix(loss=f"{total / (step + 1):.3f}")
-            if time.perf_counter() - saved_at > cfg.checkpoint_minutes * 60:
-                state["seconds"] += time.perf_counter() - started
-                started = saved_at = time.perf_counter()
-                save_checkpoint(last, run_id, state, modules, optimizer, scheduler)
-        held = held_out_loss(model, head, held_out, sampler, cfg, device, precision)
-        state["seconds"] += time.perf_counter() - started
+        saver.begin_epoch()
+        train_loss = pretrain_epoch(stage, texts, epoch, state, saver)
+        held = held_out_loss(stage, held_out)
+        saver.count(state)
         row = {
             "epoch": epoch,
-            "train_loss": total / max(1, len(batches)),
+            "train_loss": train_loss,
             "held_out_loss": held,
             "seconds": round(state["seconds"] - sum(r["seconds"] for r in state["history"]), 1),
         }
@@ -258,10 +128,9 @@ def pretrain(
             held,
             row["seconds"],
         )
-        save_checkpoint(last, run_id, state, modules, optimizer, scheduler)
-        saved_at = time.perf_counter()
+        saver.save(state)
     model.cpu()
-    restore_dropout(model, classifier_dropout)
+    restore_dropout(model, stage.classifier_dropout)
     record = {
         "run_id": run_id,
         "config": asdict(cfg),
@@ -273,48 +142,126 @@ def pretrain(
     return record
 
 
-@torch.no_grad()
-def held_out_loss(
-    model: SentimentLSTM,
-    head: LanguageModelHead,
-    texts: list[list[int]],
-    sampler: LogUniformSampler,
-    cfg: PretrainConfig,
-    device: torch.device,
-    precision: str,
+def set_up(model: SentimentLSTM, cfg: PretrainConfig, texts: int) -> Pretraining:
+    """A language-model head on the network at pretraining's dropout, both on the device, and
+    the optimiser with a schedule over all the stage's steps."""
+    device = resolve_device(cfg.device)
+    precision = training_precision(cfg.precision, device)
+    head = LanguageModelHead(model, cfg.dropout)
+    classifier_dropout = set_dropout(model, cfg.dropout)
+    model.to(device)
+    head.to(device)
+    modules = nn.ModuleDict({"model": model, "head": head})
+    steps_per_epoch = math.ceil(texts / cfg.batch_size)
+    optim = pretraining_optimiser(modules, cfg, cfg.epochs * steps_per_epoch)
+    sampler = LogUniformSampler(model.embedding.num_embeddings)
+    return Pretraining(
+        cfg, model, head, modules, sampler, optim, device, precision, classifier_dropout
+    )
+
+
+def initial_state(last: Path, run_id: str, stage: Pretraining, resume: bool) -> dict[str, Any]:
+    """The stage's state: from its checkpoint with `resume`, else new (never over one)."""
+    if resume and last.exists():
+        state = load_checkpoint(last, run_id, stage.modules, stage.optim)
+        log.info("pretraining resumed after epoch %d, step %d", state["epoch"], state["step"])
+        return state
+    if last.exists():
+        raise UserError(f"{last} exists from an earlier run: pass --resume or remove it")
+    return {"epoch": 0, "step": 0, "history": [], "seconds": 0.0}
+
+
+class Saver:
+    """The stage's checkpoints: after every epoch, and mid-epoch once `checkpoint_minutes` have
+    passed since the last; the seconds worked go into the state as they are saved."""
+
+    def __init__(self, path: Path, run_id: str, stage: Pretraining) -> None:
+        self.path, self.run_id, self.stage = path, run_id, stage
+        self.started = self.saved_at = time.perf_counter()
+
+    def begin_epoch(self) -> None:
+        self.started = time.perf_counter()
+
+    def count(self, state: dict[str, Any]) -> None:
+        """Add the seconds since the epoch started, or since the last save within it."""
+        now = time.perf_counter()
+        state["seconds"] += now - self.started
+        self.started = now
+
+    def save_if_due(self, state: dict[str, Any]) -> None:
+        if time.perf_counter() - self.saved_at > self.stage.cfg.checkpoint_minutes * 60:
+            self.count(state)
+            self.saved_at = self.started
+            self.save_now(state)
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.save_now(state)
+        self.saved_at = time.perf_counter()
+
+    def save_now(self, state: dict[str, Any]) -> None:
+        save_checkpoint(self.path, self.run_id, state, self.stage.modules, self.stage.optim)
+
+
+def pretrain_epoch(
+    stage: Pretraining, texts: list[list[int]], epoch: int, state: dict[str, Any], saver: Saver
 ) -> float:
+    """One pass over the texts in shuffled length buckets, from `state["step"]` on (where an
+    interrupted epoch stopped); returns the epoch's mean loss."""
+    cfg = stage.cfg
+    rng = np.random.default_rng([cfg.seed, epoch])
+    batches = shuffled_buckets([len(x) for x in texts], cfg.batch_size, POOL, rng)
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    stage.modules.train()
+    total = state.get("epoch_loss", 0.0)
+    bar = tqdm(batches, desc=f"pretrain {epoch}", unit="batch", leave=False, disable=None)
+    for step, rows in enumerate(bar):
+        negatives = stage.sampler.draw(cfg.samples, generator).to(stage.device)  # even if skipped
+        if step < state["step"]:
+            continue  # done before the interruption
+        ids, lengths = pad_batch([texts[i] for i in rows])  # ids: [batch, steps]
+        total += pretrain_step(stage, ids, lengths, negatives)
+        state["step"], state["epoch_loss"] = step + 1, total
+        bar.set_postfix(loss=f"{total / (step + 1):.3f}")
+        saver.save_if_due(state)
+    return total / max(1, len(batches))
+
+
+def pretrain_step(stage: Pretraining, ids: Tensor, lengths: Tensor, negatives: Tensor) -> float:
+    """One optimiser step on both directions' loss of a batch; returns the loss."""
+    device = stage.device
+    with autocast(device, stage.precision):
+        loss = language_model_loss(
+            stage.model, stage.head, ids.to(device), lengths.to(device), negatives, stage.sampler
+        )
+    stage.optim.zero_grad()
+    stage.optim.backward(loss)
+    stage.optim.step(stage.modules.parameters(), stage.cfg.grad_clip)
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def held_out_loss(stage: Pretraining, texts: list[list[int]]) -> float:
     """The sampled loss on held-out texts, with fixed negatives: comparable across epochs."""
     if not texts:
         return float("nan")
-    model.eval()
-    head.eval()
-    negatives = sampler.draw(cfg.samples, torch.Generator().manual_seed(cfg.seed)).to(device)
-    order = np.argsort([len(x) for x in texts], kind="stable")
+    cfg, device = stage.cfg, stage.device
+    stage.model.eval()
+    stage.head.eval()
+    negatives = stage.sampler.draw(cfg.samples, torch.Generator().manual_seed(cfg.seed)).to(device)
     total = 0.0
-    for start in range(0, len(order), cfg.batch_size):
-        ids, lengths = pad_batch([texts[i] for i in order[start : start + cfg.batch_size]])
-        with autocast(device, precision):
+    for rows in in_length_order([len(x) for x in texts], every(cfg.batch_size)):
+        ids, lengths = pad_batch([texts[i] for i in rows])
+        with autocast(device, stage.precision):
             loss = language_model_loss(
-                model, head, ids.to(device), lengths.to(device), negatives, sampler
+                stage.model,
+                stage.head,
+                ids.to(device),
+                lengths.to(device),
+                negatives,
+                stage.sampler,
             )
         total += float(loss) * len(lengths)
     return total / len(texts)
-
-
-def _optimizer(
-    modules: nn.Module, cfg: PretrainConfig, total_steps: int
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    named = list(modules.named_parameters())
-    decay = [p for n, p in named if p.ndim > 1 and "embedding" not in n]
-    no_decay = [p for n, p in named if p.ndim <= 1 or "embedding" in n]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-    )
-    return optimizer, warmup_cosine(optimizer, total_steps, 0.05)
 
 
 def save_encoder(path: Path, model: SentimentLSTM, record: dict[str, Any]) -> None:

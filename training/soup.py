@@ -15,30 +15,30 @@ from typing import Any
 import torch
 from torch import nn
 
+from training.checkpoint import BEST, LAST, VALIDATION
 from training.errors import UserError
 
 log = logging.getLogger(__name__)
-SPLIT_FILE = "validation.json"  # in a run's checkpoint folder: which reviews validated it
 
 
 def check_folders(folders: list[Path]) -> None:
     """Before any training: every folder holds a fine-tuning run's checkpoints."""
     for folder in folders:
-        if not (folder / "best.pt").exists() or not (folder / "last.pt").exists():
-            raise UserError(f"--soup: {folder} has no best.pt and last.pt of a fine-tuning run")
+        if not (folder / BEST).exists() or not (folder / LAST).exists():
+            raise UserError(f"--soup: {folder} has no {BEST} and {LAST} of a fine-tuning run")
 
 
 def record_validation(folder: Path, digest: str) -> None:
     """Note in a run's checkpoint folder the validation reviews it is chosen and calibrated on."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / SPLIT_FILE).write_text(json.dumps({"sha256": digest}) + "\n")
+    (folder / VALIDATION).write_text(json.dumps({"sha256": digest}) + "\n")
 
 
 def check_validation(folders: list[Path], digest: str) -> None:
     """An ingredient that trained on this run's validation reviews would make the soup's
     validation scores and temperature flatter it: refuse one validated on other reviews."""
     for folder in folders:
-        path = folder / SPLIT_FILE
+        path = folder / VALIDATION
         if not path.exists():  # runs from before the record
             log.warning("--soup: %s does not say which reviews validated it", folder)
             continue
@@ -56,7 +56,7 @@ def check_validation(folders: list[Path], digest: str) -> None:
 def ingredient(folder: Path) -> tuple[dict[str, torch.Tensor], str]:
     """A finished run's best weights and its fingerprint, from its checkpoint folder."""
     check_folders([folder])
-    best, last = folder / "best.pt", folder / "last.pt"
+    best, last = folder / BEST, folder / LAST
     run_id = torch.load(last, map_location="cpu", weights_only=False)["run_id"]
     return torch.load(best, map_location="cpu", weights_only=True), str(run_id)
 

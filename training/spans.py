@@ -20,31 +20,10 @@ teacher judges `CANDIDATES` spans for each one wanted, and the first that pass a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from training.errors import UserError
-
-
-@dataclass(frozen=True)
-class SpanConfig:
-    rate: float = 0.0  # spans per training review per epoch; 0 turns spans off
-    max_tokens: int = 40
-    strength: float = 0.5  # a one-token span's target: 0.5 +- strength / 2
-    teacher: str = ""  # an artifact whose scores choose the spans; "": every span is kept
-    agreement: float = 0.8  # with a teacher: how sure of the review's label a kept span is
-
-    def __post_init__(self) -> None:
-        if self.rate < 0:
-            raise UserError(f"span rate must be at least 0, got {self.rate}")
-        if self.max_tokens < 1:
-            raise UserError(f"span max_tokens must be at least 1, got {self.max_tokens}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise UserError(f"span strength must be in [0, 1], got {self.strength}")
-        if not 0.5 <= self.agreement < 1.0:
-            raise UserError(f"span agreement must be in [0.5, 1), got {self.agreement}")
-
+from training.config import SpanConfig
 
 # P(positive) for each of a list of encoded spans: the teacher of SpanConfig.
 Judge = Callable[[list[list[int]]], np.ndarray]

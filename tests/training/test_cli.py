@@ -15,8 +15,9 @@ from model.vocab import PAD, UNK, Vocab
 from tests import synthetic
 from tests.precision import pretend_cpu
 from training.cli import evaluate_main, train_main
+from training.corpus import encode
 from training.data import load_split
-from training.run import encode, span_judge
+from training.teacher import span_judge
 
 FAST = [
     "--hidden-size",

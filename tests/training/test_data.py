@@ -5,11 +5,11 @@ import pytest
 from tests import synthetic
 from training.data import (
     Review,
-    describe,
     has_split,
     load_split,
     star_rating,
     stratified_split,
+    summarise,
     targets,
 )
 from training.errors import UserError
@@ -69,7 +69,9 @@ def test_separate_train_and_test_archives_combine(tmp_path: Path) -> None:
 def test_folder_and_tarball_give_identical_data(tmp_path: Path) -> None:
     synthetic.write_aclimdb(tmp_path / "dir", SPLITS)
     tar = synthetic.write_aclimdb_tar(tmp_path / "a.tar.gz", SPLITS)
-    assert describe(load_split([tmp_path / "dir"], "train")) == describe(load_split([tar], "train"))
+    assert summarise(load_split([tmp_path / "dir"], "train")) == summarise(
+        load_split([tar], "train")
+    )
 
 
 @pytest.mark.parametrize("writer", [synthetic.write_csv, synthetic.write_jsonl])

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 import torch
 
+from model.batching import buckets_per_epoch, shuffled_buckets
 from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
 from tests.precision import needs_native_bf16, pretend_cpu
+from training.config import TrainConfig, config_dict
+from training.corpus import Encoded
 from training.errors import UserError
-from training.loop import Encoded, TrainConfig, bucketed_batches, config_dict, fit
+from training.loop import fit
 
 CFG = TrainConfig(
     epochs=3, batch_size=8, lr=5e-3, patience=5, device="cpu", precision="fp32", seed=5
@@ -23,7 +26,7 @@ def padding(batches: list, lengths: list[int]) -> int:
 def test_buckets_cover_every_review_once_with_little_padding() -> None:
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 500, size=1000).tolist()
-    batches = bucketed_batches(lengths, batch_size=32, pool=10, rng=np.random.default_rng(1))
+    batches = shuffled_buckets(lengths, batch_size=32, pool=10, rng=np.random.default_rng(1))
     seen = np.concatenate(batches)
     assert sorted(seen.tolist()) == list(range(1000))
     unbucketed = np.array_split(rng.permutation(1000), 1000 // 32)
@@ -32,8 +35,8 @@ def test_buckets_cover_every_review_once_with_little_padding() -> None:
 
 def test_bucket_order_is_seeded() -> None:
     lengths = list(range(100))
-    a = bucketed_batches(lengths, 8, 4, np.random.default_rng(3))
-    b = bucketed_batches(lengths, 8, 4, np.random.default_rng(3))
+    a = shuffled_buckets(lengths, 8, 4, np.random.default_rng(3))
+    b = shuffled_buckets(lengths, 8, 4, np.random.default_rng(3))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
@@ -165,7 +168,7 @@ def test_word_dropout_hides_words_from_training(tmp_path: Path) -> None:
 
 def test_the_schedule_counts_the_batches_spans_add(tmp_path: Path) -> None:
     """The learning rate reaches zero at the end of the last epoch, spans or not."""
-    from training.spans import SpanConfig
+    from training.config import SpanConfig
 
     for rate in (0.0, 1.5):
         cfg = TrainConfig(
@@ -177,17 +180,15 @@ def test_the_schedule_counts_the_batches_spans_add(tmp_path: Path) -> None:
 
 
 def test_batches_per_epoch_matches_the_buckets() -> None:
-    from training.loop import batches_per_epoch
-
     for n, size, pool in [(22_500, 64, 50), (100, 8, 3), (7, 8, 50), (3201, 64, 50)]:
-        made = bucketed_batches([5] * n, size, pool, np.random.default_rng(0))
-        assert batches_per_epoch(n, size, pool) == len(made), (n, size, pool)
+        made = shuffled_buckets([5] * n, size, pool, np.random.default_rng(0))
+        assert buckets_per_epoch(n, size, pool) == len(made), (n, size, pool)
 
 
 def test_the_adversarial_push_raises_the_loss_within_its_budget() -> None:
     """Each text is pushed as a whole by epsilon mean word norms, along its loss gradient (so
     the loss rises more than for a random push of the same size), and its padding not at all."""
-    from training.loop import adversarial_push, batch_loss
+    from training.adversarial import adversarial_push, batch_loss
 
     model = new_model()
     model.eval()

@@ -13,16 +13,12 @@ from model import SentimentModel
 from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
+from training.checkpoint import ENCODER
 from training.cli import train_main
+from training.config import PretrainConfig
 from training.errors import UserError
-from training.pretrain import (
-    ENCODER,
-    LogUniformSampler,
-    PretrainConfig,
-    load_encoder,
-    pretrain,
-    sampled_softmax_loss,
-)
+from training.language_model import LogUniformSampler, sampled_softmax_loss
+from training.pretrain import load_encoder, pretrain
 
 FAST = ["--hidden-size", "16", "--min-freq", "1", "--max-tokens", "64", "--device", "cpu"]
 FAST += ["--epochs", "20", "--patience", "20", "--batch-size", "16", "--lr", "0.01"]

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from training.config import SpanConfig
 from training.errors import UserError
-from training.spans import SpanConfig, draw_span, sample_spans, sentence_starts, span_target
+from training.spans import draw_span, sample_spans, sentence_starts, span_target
 
 CFG = SpanConfig(rate=2.0, max_tokens=40, strength=0.5)
 

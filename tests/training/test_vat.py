@@ -13,8 +13,8 @@ from model.config import ModelConfig
 from model.network import SentimentLSTM
 from tests import synthetic
 from tests.training.test_pretrain import FAST, write_unsup_tar
+from training.adversarial import virtual_adversarial_loss
 from training.cli import train_main
-from training.loop import virtual_adversarial_loss
 
 CPU = torch.device("cpu")
 
