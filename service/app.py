@@ -132,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # service.http.docs serves /docs from the package, not from a CDN
         redoc_url=None,  # ReDoc would load from a CDN: blank where the internet is out of reach
+        # Operation ids are the handlers' names (predict, explain, healthz, ...), which client
+        # generators turn into method names, not FastAPI's name_path_method.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.service = state
     errors.install(app)

@@ -7,9 +7,11 @@ wins. A bad value, or an artifact that is missing a file, stops start-up with ex
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -76,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings(**vars(args))
+        check_port(settings)
         check_artifact(settings)
         check_runtime(settings)
     except SettingsError as exc:
@@ -98,6 +101,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.run()
     # A worker whose warm-up or checks failed stops itself as SIGTERM would: not a success.
     return 0 if server.started and app.state.service.failure is None else 1
+
+
+def check_port(settings: Settings) -> None:
+    """Fail at once on an address this process cannot listen on (a port another process
+    holds, say), not after loading and warming up the model. The probe socket is closed before
+    uvicorn binds, as uvicorn's own is opened: with SO_REUSEADDR, so that a port in TIME_WAIT
+    after a restart is not taken for a busy one."""
+    if settings.port == 0:  # any free port: nothing to check
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used: {exc}"
+        raise SettingsError(
+            f"invalid setting SENTIMENT_PORT / --port: {settings.host}:{settings.port} {reason}; "
+            "stop what listens there, or choose another port (or SENTIMENT_HOST / --host)"
+        ) from exc
 
 
 def check_artifact(settings: Settings) -> None:

@@ -170,6 +170,7 @@ def doc_route() -> APIRoute:
         "/explain",
         _documented,
         methods=["POST"],
+        operation_id="explain",
         summary="Score one text or a list of texts, with token attributions",
         response_model=SingleExplanation | BatchExplanation,
         responses=responses,

@@ -25,6 +25,16 @@ from service.http.errors import ApiError, field_name
 from service.http.schemas import PredictRequest
 from service.settings import Settings
 
+SHAPES = '{"text": "one review"} or {"texts": ["a review", "another"]}'
+_JSON_KINDS = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
 
 @dataclass(frozen=True)
 class Parsed:
@@ -43,6 +53,21 @@ def parse_predict(body: bytes, content_type: str | None, settings: Settings) -> 
             f"Content-Type must be application/json, got {content_type or 'none'}",
         )
     payload = parse_json(body)
+    if not isinstance(payload, dict):
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"body: the body is a JSON {_JSON_KINDS.get(type(payload), 'value')}; send an object, "
+            f"{SHAPES}",
+        )
+    unknown = sorted(set(payload) - set(PredictRequest.model_fields))
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"{unknown[0]}: not a field of this request; send {SHAPES}",
+            unknown[0],
+        )
     try:
         request = PredictRequest.model_validate(payload)
     except ValidationError as exc:

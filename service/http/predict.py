@@ -87,6 +87,7 @@ def doc_route() -> APIRoute:
         "/predict",
         _documented,
         methods=["POST"],
+        operation_id="predict",
         summary="Score one text or a list of texts",
         response_model=SinglePrediction | BatchPrediction,
         responses=ERROR_RESPONSES,

@@ -100,6 +100,14 @@ def test_openapi_documents_both_forms_with_examples(server: ServerProcess) -> No
     assert httpx.get(f"{server.url}/docs").status_code == 200
 
 
+def test_operation_ids_are_names_a_client_generator_can_use(server: ServerProcess) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    ids = {path: {op["operationId"] for op in ops.values()} for path, ops in spec["paths"].items()}
+    assert ids["/predict"] == {"predict"} and ids["/explain"] == {"explain"}
+    assert ids["/healthz"] == {"healthz"} and ids["/readyz"] == {"readyz"}
+    assert all(name.isidentifier() and not name.startswith("_") for n in ids.values() for name in n)
+
+
 @needs_native_bf16
 def test_bf16_server_stays_close_and_reports_its_precision_check(
     serving_artifact: Path, tmp_path: Path

@@ -4,6 +4,7 @@ any worker starts."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.startswith("sentiment-serve ")
+
+
+def test_a_port_in_use_is_refused_before_the_model_loads(
+    tiny_artifact: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(uvicorn.Server, "run", _never)
+    monkeypatch.setattr("service.cli.check_artifact", _never)  # the port is checked first
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["--model", str(tiny_artifact), "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port} is in use" in err and "SENTIMENT_PORT / --port" in err
