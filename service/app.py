@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from service import logs, metrics
 from service.engine import explain_queue
 from service.engine.batcher import Batcher
+from service.engine.native import bound_native_memory
 from service.http import errors, explain, predict, routes
 from service.http.middleware import ObservabilityMiddleware
 from service.http.schemas import request_schema
@@ -60,7 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # torch loads here, not at import
+        # torch loads here, not at import, once the bounds on its native memory are set
+        bound_native_memory(settings)
         from service.engine.scorer import Scorer
         from service.engine.threads import init_inference_thread, parallelism
 

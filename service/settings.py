@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         0, ge=0, description="intra-op threads per batch; 0: the CPUs left per concurrent batch"
     )
     warmup_rounds: int = Field(2, ge=0, description="warm-up passes over representative lengths")
+    onednn_cache_capacity: int = Field(
+        16,
+        ge=0,
+        description="oneDNN kernels a worker keeps, one per input shape (oneDNN's own default, "
+        "1,024, let a worker grow by 300 MB under texts of every length)",
+    )
+    malloc_arenas: int = Field(
+        2, ge=0, description="glibc malloc arenas per worker; 0: glibc's default, 8 per CPU"
+    )
     drain_timeout_s: float = Field(
         30.0, ge=0, description="longest SIGTERM waits for requests in flight"
     )
