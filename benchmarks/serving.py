@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,9 +27,10 @@ from pathlib import Path
 import httpx
 import torch
 
-from benchmarks import report
+from benchmarks import figures, report
 from benchmarks.inprocess import texts_per_second
 from benchmarks.loadgen import encode_requests, load
+from benchmarks.machine import cpu_description
 from benchmarks.texts import DEFAULT_IMDB, load_texts
 from model import SentimentModel
 from model.runtime import resolve_device, resolve_dtype
@@ -166,7 +166,7 @@ def main() -> None:
             for k in ("workers", "torch_threads", "dtype", "max_batch_size", "max_batch_wait_ms")
         },
         "cpus": usable_cpus(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_description(),
         "torch": torch.__version__,
         "seconds": args.seconds,
         "rounds": args.rounds,
@@ -179,6 +179,48 @@ def main() -> None:
     (args.out / "benchmark.json").write_text(json.dumps(data, indent=2) + "\n")
     (args.out / "benchmark.md").write_text(report.markdown(data))
     print(report.markdown(data))
+    record_figures(meta, results)
+
+
+def record_figures(meta: dict, results: dict) -> None:
+    """The README's serving figures: the service at concurrency 64 against the in-process
+    limit and the naive server, on short texts, and against the limit on long ones."""
+    command, dtype = meta["command"], meta["dtype"]
+    short = results["short"]["load"].get("service@64")
+    if short is None:
+        return
+    naive = results["short"]["load"]["naive@64"]
+    figures.record(
+        "serving.short_texts_per_s",
+        round(short["texts_per_s"]),
+        "texts/s",
+        command,
+        f"/predict, short texts (20 words), 64 concurrent clients, {dtype}: texts/s "
+        f"(p99 {short['p99_ms']:.0f} ms)",
+    )
+    figures.record(
+        "serving.short_vs_naive",
+        round(short["texts_per_s"] / naive["texts_per_s"], 1),
+        "x",
+        command,
+        "/predict, short texts, 64 clients, over a plain FastAPI route that runs the model per "
+        "request",
+    )
+    figures.record(
+        "serving.short_vs_in_process",
+        round(short["texts_per_s"] / results["short"]["in_process_texts_per_s"], 2),
+        "x",
+        command,
+        "/predict, short texts, 64 clients, over SentimentModel.predict in batches of 64",
+    )
+    long = results["long"]["load"]["service@64"]
+    figures.record(
+        "serving.long_vs_in_process",
+        round(long["texts_per_s"] / results["long"]["in_process_texts_per_s"], 2),
+        "x",
+        command,
+        "/predict, whole IMDB reviews, 64 clients, over SentimentModel.predict in batches of 64",
+    )
 
 
 def run_set(model: SentimentModel, texts: list[str], kind: str, args: argparse.Namespace) -> dict:
