@@ -13,6 +13,7 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,7 +22,11 @@ from fastapi.openapi.utils import get_openapi
 from service import logs, metrics
 from service.engine import explain_queue
 from service.engine.batcher import Batcher
+from service.engine.control import Desired, ModelControl
+from service.engine.models import Loaded, Registry
 from service.engine.native import bound_native_memory
+from service.engine.shadow import ShadowQueue
+from service.engine.swapper import Swapper
 from service.http import errors, explain, predict, routes
 from service.http.middleware import ObservabilityMiddleware
 from service.http.schemas import request_schema
@@ -36,7 +41,10 @@ FAILED_STOP_DELAY_S = 1.0
 @dataclass
 class ServiceState:
     settings: Settings
-    scorer: Any = None  # service.engine.scorer.Scorer, imported lazily with torch
+    scorer: Any = None  # the model it started with: service.engine.scorer.Scorer (torch)
+    models: Any = None  # service.engine.models.Registry: the serving, previous, shadow models
+    swapper: Any = None  # service.engine.swapper.Swapper: model changes on every worker
+    shadow: Any = None  # service.engine.shadow.ShadowQueue
     batcher: Batcher | None = None
     torch_pool: ThreadPoolExecutor | None = None
     explanations: explain_queue.Explanations | None = None  # POST /explain's queue, or why not
@@ -78,26 +86,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             initargs=(parallel.torch_threads,),
         )
         loop = asyncio.get_running_loop()
+        # The model the workers serve now (a worker started after a swap starts on the swapped
+        # one), or the one the service was launched with.
+        control = ModelControl.for_process(metrics.MULTIPROC_DIR)
+        desired = control.desired()
+        path = Path(desired.serving) if desired else settings.model
         # A model that cannot load stops start-up here; uvicorn exits with the traceback.
         try:
-            state.scorer = await loop.run_in_executor(state.torch_pool, Scorer, settings, parallel)
+            state.scorer = await loop.run_in_executor(
+                state.torch_pool, Scorer, settings, parallel, path
+            )
         except Exception as exc:
             log.critical("start-up failed while loading the model: %s: %s", type(exc).__name__, exc)
             raise
+        if desired is None:
+            control.ask(Desired(generation=0, serving=str(state.scorer.path)))
+        state.models = Registry(Loaded(state.scorer, None, None))
+        state.shadow = ShadowQueue(state.models, settings.shadow_queue_capacity, nice=19)
         state.batcher = Batcher(
-            state.scorer,
+            state.models,
             settings.max_batch_size,
             settings.max_batch_wait_ms / 1000,
             settings.queue_capacity,
             run_executor=state.torch_pool,
             concurrency=parallel.batches,
+            after_batch=state.shadow.offer,
         )
         state.batcher.start()
+        state.shadow.start()
         # Its own queue and threads, loaded and warmed up here; 501 for old artifacts.
-        state.explanations = await explain_queue.start_explanations(settings, state.scorer)
+        state.explanations = await explain_queue.start_explanations(settings, state.models)
         info = state.scorer.serving_info()
         metrics.MODEL_INFO.labels(state.scorer.version, info["device"], info["dtype"]).set(1)
         metrics.set_reference(state.scorer.version, state.scorer.model.metadata.get("reference"))
+        state.swapper = Swapper(settings, parallel, control, state.models, lambda: state.ready)
         _on_sigterm(lambda: setattr(state, "draining", True))
         _spawn(state, _warm_up(state))
         if metrics.MULTIPROCESS:
@@ -122,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # shutdown inside drain_timeout_s + BATCHER_STOP_S (docs/deployment.md).
             stop_s = min(settings.drain_timeout_s, BATCHER_STOP_S)
             await asyncio.gather(state.batcher.stop(stop_s), state.explanations.stop(stop_s))
+            await asyncio.gather(state.shadow.stop(), state.swapper.stop())
             metrics.mark_worker_exit()
             log.info("stopped")
             if state.failure is not None and metrics.MULTIPROCESS:
@@ -195,6 +218,7 @@ async def _warm_up(state: ServiceState) -> None:
     gc.freeze()
     state.ready = not state.draining
     metrics.READY.set(1 if state.ready else 0)
+    state.swapper.start()  # model changes are taken once this worker serves
     log.info("ready after %.2fs of warm-up", scorer.warmup_seconds)
 
 

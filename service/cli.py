@@ -48,7 +48,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 # Defaults that read better in words than as values.
-_DEFAULTS_IN_WORDS = {"model": "the bundled model", "api_keys": "none, no key needed"}
+_DEFAULTS_IN_WORDS = {
+    "model": "the bundled model",
+    "api_keys": "none, no key needed",
+    "admin_keys": "none, the admin routes are off",
+    "model_root": "none",
+}
 
 
 def _metavar(name: str, annotation: object) -> str:
@@ -61,7 +66,9 @@ def _metavar(name: str, annotation: object) -> str:
     if name.endswith("_ms"):
         return "MS"
     words = {int: "N", float: "X", str: "TEXT", bool: "BOOL"}
-    return {"model": "PATH", "api_keys": "KEY[,KEY...]", "host": "ADDRESS"}.get(
+    named = {"model": "PATH", "model_root": "PATH", "host": "ADDRESS"}
+    named.update(api_keys="KEY[,KEY...]", admin_keys="KEY[,KEY...]")
+    return named.get(
         name,
         words.get(annotation, "VALUE"),  # type: ignore[call-overload]
     )
@@ -167,6 +174,9 @@ def run_workers(settings: Settings) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):  # an earlier run's files would be summed in
         stale.unlink()
+    # The workers' shared model state (service.engine.control): a new start serves the model it
+    # is launched with, not one an earlier run swapped to.
+    shutil.rmtree(folder / "models", ignore_errors=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     (folder / metrics.START_UP_FAILURE).unlink(missing_ok=True)
     try:
@@ -181,6 +191,7 @@ def run_workers(settings: Settings) -> int:
         if given:
             for done in [*folder.glob("*.db"), folder / metrics.START_UP_FAILURE]:
                 done.unlink(missing_ok=True)
+            shutil.rmtree(folder / "models", ignore_errors=True)
         else:
             shutil.rmtree(folder, ignore_errors=True)
     if failure is not None:  # a worker could not start, and uvicorn stopped the others

@@ -27,7 +27,8 @@ from model.drift import SCORE_BUCKETS, TOKEN_BUCKETS, UNKNOWN_SHARE_BUCKETS
 disable_created_metrics()  # the *_created series double the output and no dashboard reads them
 
 PREFIX = "sentiment"
-MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))  # prometheus_client's own switch
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None  # prometheus_client's switch
+MULTIPROCESS = MULTIPROC_DIR is not None
 
 # Latency buckets: from sub-millisecond health checks to requests that wait out a 10 s timeout.
 _LATENCY = (
@@ -93,20 +94,69 @@ TRUNCATED = Counter(
 READY = Gauge(
     f"{PREFIX}_ready", "1 when the model is loaded and warmed up", multiprocess_mode="livemin"
 )
+# One series per live worker (label pid in multiprocess mode), removed when the worker swaps
+# models: "max" kept every version a worker ever served at 1, for the life of the folder.
 MODEL_INFO = Gauge(
     f"{PREFIX}_model_info",
-    "The model being served (always 1)",
+    "The model each worker serves (always 1)",
     ["version", "device", "dtype"],
-    multiprocess_mode="max",
+    multiprocess_mode="liveall",
+)
+MODEL_VERSIONS = Gauge(
+    f"{PREFIX}_model_versions_serving",
+    "Distinct model versions the live workers serve: above 1 while a swap is under way (skew)",
+    multiprocess_mode="livemax",
+)
+MODEL_CHANGES = Counter(
+    f"{PREFIX}_model_changes_total",
+    "Admin model changes, by action (swap, rollback, confirm, shadow, promote, drop) and outcome",
+    ["action", "outcome"],
+)
+# The shadow candidate: a share of live texts scored again, off the request's path.
+SHADOW_TEXTS = Counter(
+    f"{PREFIX}_shadow_texts_total",
+    "Texts offered to the shadow candidate, by outcome (scored, dropped: queue full, failed)",
+    ["outcome"],
+)
+SHADOW_AGREEMENT = Counter(
+    f"{PREFIX}_shadow_label_agreement_total",
+    "Shadowed texts by whether the candidate's label agrees with the serving model's",
+    ["agree"],
+)
+SHADOW_SCORE_DIFFERENCE = Histogram(
+    f"{PREFIX}_shadow_score_difference",
+    "Candidate's P(positive) minus the serving model's, per shadowed text",
+    buckets=(-0.5, -0.2, -0.1, -0.05, -0.02, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+)
+SHADOW_SCORE = Histogram(
+    f"{PREFIX}_shadow_score",
+    "P(positive) of each shadowed text, by model version (candidate and serving, same texts)",
+    ["version"],
+    buckets=SCORE_BUCKETS,
+)
+SHADOW_UNKNOWN_SHARE = Histogram(
+    f"{PREFIX}_shadow_unknown_token_share",
+    "Unknown-token share of each shadowed text, by model version (candidate and serving)",
+    ["version"],
+    buckets=UNKNOWN_SHARE_BUCKETS,
+)
+SHADOW_QUEUE_DEPTH = Gauge(
+    f"{PREFIX}_shadow_queue_depth",
+    "Texts waiting for the shadow candidate",
+    multiprocess_mode="livesum",
 )
 # Drift, live (/predict's texts, observed by service.engine.scorer) and reference (the artifact's
 # validation split, from its metadata; absent for artifacts that do not record one).
 SCORE = Histogram(
-    f"{PREFIX}_score", "P(positive) of each text /predict scored", buckets=SCORE_BUCKETS
+    f"{PREFIX}_score",
+    "P(positive) of each text /predict scored, by the model version that scored it",
+    ["version"],
+    buckets=SCORE_BUCKETS,
 )
 UNKNOWN_SHARE = Histogram(
     f"{PREFIX}_unknown_token_share",
     "Share of a text's tokens that the vocabulary does not know, per text /predict scored",
+    ["version"],
     buckets=UNKNOWN_SHARE_BUCKETS,
 )
 REFERENCE_POSITIVE_SHARE = Gauge(

@@ -115,19 +115,48 @@ class Settings(BaseSettings):
         19, ge=0, le=19, description="CPU niceness of explanation threads (Linux): /predict first"
     )
 
-    @field_validator("api_keys", mode="before")
+    # Model changes while serving (service/http/admin.py, service/engine/swapper.py): off
+    # unless admin keys are set, and only for artifacts under the model root.
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated keys for the /admin routes (model swaps, rollback, shadow); "
+        "unset: the admin routes are off",
+    )
+    model_root: Path | None = Field(
+        None, description="the folder admin calls may load artifacts from (needed by admin keys)"
+    )
+    swap_grace_s: float = Field(
+        300.0,
+        ge=0,
+        description="the model swapped out stays loaded this long, so that a rollback is instant",
+    )
+    swap_timeout_s: float = Field(
+        300.0, gt=0, description="longest an admin call waits for every worker to apply it"
+    )
+    shadow_queue_capacity: int = Field(
+        256, ge=1, description="texts waiting for the shadow candidate at most; more are skipped"
+    )
+
+    @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("api_keys")
+    @field_validator("api_keys", "admin_keys")
     @classmethod
     def _keys_not_trivial(cls, keys: list[SecretStr]) -> list[SecretStr]:
         if any(len(k.get_secret_value()) < 16 for k in keys):
-            raise ValueError("each API key needs at least 16 characters")
+            raise ValueError("each key needs at least 16 characters")
         return keys
+
+    @field_validator("model_root")
+    @classmethod
+    def _root_is_a_directory(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_dir():
+            raise ValueError(f"{path} is not a folder")
+        return path
 
     @field_validator("model")
     @classmethod
@@ -135,6 +164,23 @@ class Settings(BaseSettings):
         if path is not None and not path.is_dir():
             raise ValueError(f"{path} is not an artifact directory")
         return path
+
+    @model_validator(mode="after")
+    def _admin_is_safe(self) -> Settings:
+        if self.admin_keys and self.model_root is None:
+            raise ValueError(
+                "admin_keys (SENTIMENT_ADMIN_KEYS) need model_root (SENTIMENT_MODEL_ROOT): the "
+                "folder that admin calls may load artifacts from"
+            )
+        shared = {k.get_secret_value() for k in self.api_keys} & {
+            k.get_secret_value() for k in self.admin_keys
+        }
+        if shared:
+            raise ValueError(
+                "a key is both an API key and an admin key: admin keys must be separate "
+                "(SENTIMENT_API_KEYS, SENTIMENT_ADMIN_KEYS)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _request_fits_the_queue(self) -> Settings:
@@ -156,8 +202,8 @@ class Settings(BaseSettings):
         """These settings as SENTIMENT_* variables, for worker processes that read them anew."""
         out = {}
         for name, value in self.model_dump(exclude_unset=True).items():
-            if name == "api_keys":
-                value = ",".join(k.get_secret_value() for k in self.api_keys)
+            if name in ("api_keys", "admin_keys"):
+                value = ",".join(k.get_secret_value() for k in getattr(self, name))
             out[ENV_PREFIX + name.upper()] = "" if value is None else str(value)
         return out
 
@@ -181,7 +227,8 @@ def validation_messages(exc: ValidationError) -> str:
         name = str(error["loc"][0])
         flag = "--" + name.replace("_", "-")
         value = error.get("input")
-        shown = "" if name == "api_keys" or isinstance(value, dict) else f" (got {value!r})"
+        secret = name in ("api_keys", "admin_keys")
+        shown = "" if secret or isinstance(value, dict) else f" (got {value!r})"
         lines.append(f"invalid setting {ENV_PREFIX}{name.upper()} / {flag}: {message}{shown}")
     return "; ".join(lines)
 

@@ -29,7 +29,7 @@ import collections
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -59,8 +59,13 @@ class Batcher:
         capacity: int,
         run_executor: Executor | None = None,
         concurrency: int = 1,
+        after_batch: Callable[[list[Entry], list[Any]], None] | None = None,
     ) -> None:
         self.backend = backend
+        # A backend with pin() (service.engine.models.Registry) names the backend that scores
+        # a request queued now; a batch holds the texts of one backend only.
+        self._pin: Callable[[], Backend] = getattr(backend, "pin", lambda: backend)
+        self._after_batch = after_batch  # told of each batch's entries and results
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self.capacity = capacity
@@ -118,7 +123,12 @@ class Batcher:
         loop = asyncio.get_running_loop()
         now = time.perf_counter()  # not loop.time(): uvloop's clock ticks in whole milliseconds
         deadline = now + timeout_s
-        entries = [Entry(t, loop.create_future(), now, deadline, request_id) for t in texts]
+        backend = self._pin()
+        version = str(getattr(backend, "version", ""))
+        entries = [
+            Entry(t, loop.create_future(), now, deadline, request_id, backend, version)
+            for t in texts
+        ]
         self._queue.extend(entries)
         metrics.QUEUE_DEPTH.set(len(self._queue))
         if len(self._queue) >= self._wanted:
@@ -159,12 +169,13 @@ class Batcher:
         self._queue.clear()
         metrics.QUEUE_DEPTH.set(0)
 
-    async def _call(self, pool: Executor, stage: str, fn: Any, arg: Any) -> Any:
-        """fn(arg) on `pool`, recorded while it runs so that health() sees a hung call."""
+    async def _call(self, pool: Executor, stage: str, fn: Any, backend: Any, arg: Any) -> Any:
+        """fn(backend, arg) on `pool`, recorded while it runs so that health() sees a hung
+        call."""
         token = next(self._call_ids)
         self._calls[token] = (stage, time.perf_counter())
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, self.backend, arg)
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, backend, arg)
         finally:
             del self._calls[token]
 
@@ -186,8 +197,9 @@ class Batcher:
                 break
             self._in_hand = batch
             closed = time.perf_counter()
+            texts = [e.text for e in batch]
             prepared = await self._call(
-                self._prepare_pool, "prepare", prepare_each, [e.text for e in batch]
+                self._prepare_pool, "prepare", prepare_each, batch[0].backend, texts
             )
             for entry, item in zip(batch, prepared, strict=True):
                 if isinstance(item, Failure):
@@ -223,10 +235,12 @@ class Batcher:
         batch = [first]
         close_at = first.enqueued + self.max_wait_s
         while len(batch) < self.max_batch_size:
-            entry = self._pop_wanted(time.perf_counter())
+            entry = self._pop_wanted(time.perf_counter(), first.backend)
             if entry is not None:
                 batch.append(entry)
                 continue
+            if self._queue:  # the next text is pinned to another model: the next batch's
+                break
             remaining = close_at - time.perf_counter()
             if self._free_slots > 0 or remaining <= 0 or self._closing:
                 break
@@ -259,8 +273,12 @@ class Batcher:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def _pop_wanted(self, now: float) -> Entry | None:
+    def _pop_wanted(self, now: float, backend: Any = None) -> Entry | None:
+        """The oldest entry still wanted; with `backend`, only one pinned to it (an entry
+        pinned to another model stays queued: it starts the next batch)."""
         while self._queue:
+            if backend is not None and self._queue[0].backend is not backend:
+                return None
             entry = self._queue.popleft()
             if still_wanted(entry, now, metrics.REJECTED):
                 return entry
@@ -271,7 +289,7 @@ class Batcher:
     ) -> None:
         started = time.perf_counter()
         try:
-            scores = await self._call(self._run_pool, "run", run_each, items)
+            scores = await self._call(self._run_pool, "run", run_each, batch[0].backend, items)
         finally:
             self._free_slots += 1
             self._slot_freed.set()
@@ -293,3 +311,5 @@ class Batcher:
             metrics.TOKENS_PER_TEXT.observe(entry.tokens)
             if entry.live():
                 entry.future.set_result(score)
+        if self._after_batch is not None:
+            self._after_batch(batch, scores)

@@ -29,7 +29,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from service import metrics, samples
+from service import metrics
 from service.engine.isolation import where_raised
 from service.engine.jobs import BatcherClosed, Entry, QueueFull, TooManyTokens, still_wanted
 from service.settings import Settings
@@ -54,6 +54,9 @@ class ExplainQueue:
         run_executor: Executor,
     ) -> None:
         self.backend = backend
+        # A backend with pin_explainer() (service.engine.models.Registry) names the explainer
+        # of the model serving when a request is queued (or raises ExplanationsUnavailable).
+        self._pin = getattr(backend, "pin_explainer", lambda: backend)
         self.capacity = capacity
         self.concurrency = concurrency
         self.max_tokens = max_tokens
@@ -91,8 +94,12 @@ class ExplainQueue:
             )
         loop = asyncio.get_running_loop()
         now = time.perf_counter()
-        # Each explanation runs alone: its batch size, in the timing headers, is 1.
-        jobs = [Entry(t, loop.create_future(), now, now + timeout_s, batch_size=1) for t in texts]
+        explainer = self._pin()  # the serving model's, or ExplanationsUnavailable
+        version, deadline = str(getattr(explainer, "version", "")), now + timeout_s
+        jobs = [  # each explanation runs alone: its batch size, in the timing headers, is 1
+            Entry(t, loop.create_future(), now, deadline, "-", explainer, version, batch_size=1)
+            for t in texts
+        ]
         self._queue.extend(jobs)
         metrics.EXPLAIN_QUEUE_DEPTH.set(len(self._queue))
         self._arrived.set()
@@ -146,7 +153,7 @@ class ExplainQueue:
         started = time.perf_counter()
         job.queue_seconds = started - job.enqueued
         metrics.EXPLAIN_QUEUE_WAIT.observe(job.queue_seconds)
-        item = await loop.run_in_executor(self._prepare_pool, self.backend.prepare, job.text)
+        item = await loop.run_in_executor(self._prepare_pool, job.backend.prepare, job.text)
         job.tokenize_seconds = time.perf_counter() - started
         job.tokens = len(item)
         if job.tokens > self.max_tokens:
@@ -156,7 +163,7 @@ class ExplainQueue:
         if not still_wanted(job, time.perf_counter(), metrics.EXPLAIN_REJECTED):
             return
         ran = time.perf_counter()
-        result = await loop.run_in_executor(self._run_pool, self.backend.run, item)
+        result = await loop.run_in_executor(self._run_pool, job.backend.run, item)
         job.inference_seconds = time.perf_counter() - ran
         metrics.EXPLAIN_DURATION.observe(job.inference_seconds)
         metrics.EXPLAIN_TOKENS.observe(job.tokens)
@@ -166,12 +173,20 @@ class ExplainQueue:
 
 @dataclass
 class Explanations:
-    """What POST /explain needs: the queue, or the reason there is none (answered with 501)."""
+    """What POST /explain needs: the queue and the models it explains with, or the reason there
+    is no queue (explanations turned off: answered with 501)."""
 
     queue: ExplainQueue | None
     unavailable: str | None = None
+    models: Any = None  # service.engine.models.Registry: whether the serving model explains
     method: dict[str, Any] = field(default_factory=dict)
     pools: list[ThreadPoolExecutor] = field(default_factory=list)
+
+    def why_unavailable(self) -> str | None:
+        """None while the serving model can be explained; otherwise why not (a 501)."""
+        if self.queue is None:
+            return self.unavailable
+        return self.models.explain_unavailable() if self.models is not None else None
 
     async def stop(self, drain_timeout_s: float) -> None:
         if self.queue is not None:
@@ -181,28 +196,22 @@ class Explanations:
 
     def info(self) -> dict[str, Any]:
         """For GET /model: whether explanations are served, why not, and their settings."""
-        return {"available": self.queue is not None, "unavailable": self.unavailable, **self.method}
+        why = self.why_unavailable()
+        return {"available": why is None, "unavailable": why, **self.method}
 
 
-async def start_explanations(settings: Settings, scorer: Any) -> Explanations:
-    """The explanation queue for the scorer's artifact, started and warmed up; or, for an
-    artifact without a `classify` entry point or with explanations turned off, the reason."""
+async def start_explanations(settings: Settings, models: Any) -> Explanations:
+    """The explanation queue, started, with the serving model's explainer made and warmed up on
+    its threads; or, with explanations turned off, the reason. A model that cannot be explained
+    (an artifact without `classify`) still gets the queue: /explain answers 501 while it serves,
+    and explains again once a model that can serves."""
     if settings.explain_concurrency == 0:
         return Explanations(
             None, "explanations are turned off on this server (SENTIMENT_EXPLAIN_CONCURRENCY=0)"
         )
     # torch loads here, not at import
-    from model.attribution import Explainer, supports_explanations
+    from service.engine.models import make_explainer
     from service.engine.threads import init_inference_thread, lower_priority
-
-    artifact = scorer.model.artifact
-    if not supports_explanations(artifact.program):
-        return Explanations(
-            None,
-            f"the model {artifact.version} was exported without the classify() entry point "
-            "that explanations need; serve an artifact exported by this version of the "
-            "training code to explain its scores",
-        )
 
     def init_thread(torch_threads: int) -> None:
         lower_priority(settings.explain_nice)
@@ -218,16 +227,13 @@ async def start_explanations(settings: Settings, scorer: Any) -> Explanations:
     prepare_pool = ThreadPoolExecutor(
         1, thread_name_prefix="explain-tokenize", initializer=init_thread, initargs=(0,)
     )
+    serving = models.serving
     loop = asyncio.get_running_loop()
-    device = str(scorer.model.device)
-    explainer = await loop.run_in_executor(
-        run_pool, lambda: Explainer(artifact, device=device, steps=settings.explain_steps)
+    serving.explainer, serving.explain_unavailable = await loop.run_in_executor(
+        run_pool, make_explainer, settings, serving.scorer
     )
-    for _ in range(2):  # TorchScript optimises a graph on its first runs with gradients
-        item = await loop.run_in_executor(prepare_pool, explainer.prepare, samples.SHORT[0])
-        await loop.run_in_executor(run_pool, explainer.run, item)
     queue = ExplainQueue(
-        explainer,
+        models,
         settings.explain_queue_capacity,
         settings.explain_concurrency,
         settings.explain_max_tokens,
@@ -246,4 +252,4 @@ async def start_explanations(settings: Settings, scorer: Any) -> Explanations:
         "timeout_s": settings.explain_timeout_s,
         "nice": settings.explain_nice,
     }
-    return Explanations(queue, None, method, [run_pool, prepare_pool])
+    return Explanations(queue, None, models, method, [run_pool, prepare_pool])

@@ -31,6 +31,10 @@ class TextFailed(Exception):
     """The backend failed on this text alone (its batch-mates were served): answer 500."""
 
 
+class ExplanationsUnavailable(Exception):
+    """The serving model cannot be explained, or explanations are off: answer 501."""
+
+
 class TooManyTokens(Exception):
     """The network reads more tokens of this text than explanations allow: answer 422."""
 
@@ -48,6 +52,8 @@ class Entry:
     enqueued: float
     deadline: float
     request_id: str = "-"
+    backend: Any = None  # what scores it: the model serving when it was queued
+    version: str = ""  # that model's version, which the response names
     # Filled in when the entry's batch runs, for the timing headers.
     queue_seconds: float = 0.0
     tokenize_seconds: float = 0.0

@@ -13,8 +13,10 @@ arenas. Both are set before the worker's first forward pass, from the settings.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 import sys
@@ -36,3 +38,12 @@ def bound_native_memory(settings: Settings) -> None:
                 log.warning("glibc refused M_ARENA_MAX=%d", settings.malloc_arenas)
         except (OSError, AttributeError):  # not glibc (musl, say): nothing to bound
             log.info("no glibc mallopt here; malloc arenas left as they are")
+
+
+def release_memory() -> None:
+    """After a model is dropped: collect it now and hand freed heap back to the kernel, so that
+    resident memory falls back to one model's instead of waiting for the next allocation."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)

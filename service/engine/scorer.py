@@ -7,11 +7,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from model.api import Prediction, SentimentModel
+from model.api import Prediction, SentimentModel, bundled_model_path
 from service import metrics, samples
 from service.engine.grouping import groups
 from service.engine.threads import Parallelism
@@ -28,11 +29,11 @@ class Scorer:
     """The batcher's backend: prepare() tokenizes, run() scores. Both run on worker threads;
     run() may run on several at once, one batch each (TorchScript modules are reentrant)."""
 
-    def __init__(self, settings: Settings, parallel: Parallelism) -> None:
+    def __init__(self, settings: Settings, parallel: Parallelism, path: Path | None = None) -> None:
+        """The artifact at `path` (default: the settings' model) on the settings' device."""
         self.parallel = parallel
-        self.model = SentimentModel.load(
-            settings.model, device=settings.device, dtype=settings.dtype
-        )
+        self.path = Path(path or settings.model or bundled_model_path()).resolve()
+        self.model = SentimentModel.load(self.path, device=settings.device, dtype=settings.dtype)
         self.max_batch_size = settings.max_batch_size
         self.precision_max_abs_diff: float | None = None
         self.warmup_seconds = 0.0
@@ -45,18 +46,25 @@ class Scorer:
         return self.model.encode(texts)
 
     def run(self, id_lists: list[list[int]]) -> list[Prediction]:
-        """Predictions in input order; texts of similar length share a forward pass. Each
-        text's score and share of unknown tokens feed the live drift histograms."""
+        """score(), and each text's score and share of unknown tokens observed in the live
+        drift histograms of this model's version."""
+        predictions = self.score(id_lists)
+        scores, unknown = (
+            metrics.SCORE.labels(self.version),
+            metrics.UNKNOWN_SHARE.labels(self.version),
+        )
+        for p in predictions:
+            scores.observe(p.score)
+            unknown.observe(1.0 - p.known_share)
+        return predictions
+
+    def score(self, id_lists: list[list[int]]) -> list[Prediction]:
+        """Predictions in input order; texts of similar length share a forward pass."""
         scores = self.model.score_by_length(id_lists, groups)
         unk = self.model.artifact.vocab.unk_index
-        predictions = []
-        for ids, score in zip(id_lists, scores, strict=True):
-            # model.drift.unknown_share, at C speed: ids are never empty
-            unknown = ids.count(unk) / len(ids)
-            metrics.SCORE.observe(score)
-            metrics.UNKNOWN_SHARE.observe(unknown)
-            predictions.append(Prediction(score, 1.0 - unknown))
-        return predictions
+        # model.drift.known_share, at C speed: ids are never empty
+        pairs = zip(id_lists, scores, strict=True)
+        return [Prediction(score, 1.0 - ids.count(unk) / len(ids)) for ids, score in pairs]
 
     def warm_up(self, rounds: int) -> None:
         """Run each kind of batch the service will see, so the first requests are not slow:

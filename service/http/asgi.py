@@ -138,6 +138,11 @@ async def send_json(send: Send, payload: Any, headers: list[tuple[bytes, bytes]]
     await send({"type": "http.response.body", "body": content})
 
 
+def model_header(version: str) -> tuple[bytes, bytes]:
+    """The version of the model that scored the request's texts, as a header too."""
+    return (b"x-model-version", version.encode("latin-1", "replace"))
+
+
 def timing_headers(entries: Sequence[Any]) -> list[tuple[bytes, bytes]]:
     """Per request, as text-embeddings-inference reports them: milliseconds, worst text. Any
     entries with queue_seconds, tokenize_seconds, inference_seconds and batch_size serve."""

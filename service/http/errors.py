@@ -18,6 +18,7 @@ from service.engine.jobs import (
     BatcherClosed,
     BatcherFailed,
     DeadlineExceeded,
+    ExplanationsUnavailable,
     QueueFull,
     TextFailed,
 )
@@ -130,6 +131,8 @@ def from_batcher(exc: Exception) -> ApiError:
             "another instance",
             headers={"Retry-After": RETRY_AFTER_S},
         )
+    if isinstance(exc, ExplanationsUnavailable):  # the serving model changed as it was queued
+        return ApiError(501, "explanations_unavailable", str(exc))
     if isinstance(exc, TextFailed):
         return ApiError(
             500,

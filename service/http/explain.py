@@ -25,7 +25,13 @@ from starlette.types import Receive, Scope, Send
 
 from service import metrics
 from service.engine.jobs import TooManyTokens
-from service.http.asgi import open_request, send_json, timing_headers, wait_for_all
+from service.http.asgi import (
+    model_header,
+    open_request,
+    send_json,
+    timing_headers,
+    wait_for_all,
+)
 from service.http.errors import ERROR_RESPONSES, ApiError, ErrorBody, from_batcher
 from service.http.parsing import Parsed, parse_predict
 from service.http.schemas import (
@@ -55,20 +61,20 @@ class ExplainEndpoint:
         explained = [_explained(r) for r in results]
         for r in results:
             metrics.EXPLAIN_COMPLETENESS.observe(abs(r.delta))
-        version = state.scorer.version
+        version = jobs[0].version  # every text of a request is explained by one model
         method = {"name": "integrated_gradients", "baseline": "pad", "steps": results[0].steps}
         if single:
             payload: dict[str, Any] = {**explained[0], "model_version": version, "method": method}
         else:
             payload = {"explanations": explained, "model_version": version, "method": method}
-        await send_json(send, payload, timing_headers(jobs))
+        await send_json(send, payload, [*timing_headers(jobs), model_header(version)])
 
 
 def _served(state: Any) -> None:
-    """501 where this server does not explain: turned off, or an artifact that cannot be."""
+    """501 where this server does not explain: turned off, or a serving model that cannot be."""
     explanations = state.explanations
-    if explanations is None or explanations.queue is None:
-        reason = explanations.unavailable if explanations else "explanations are not loaded"
+    reason = explanations.why_unavailable() if explanations else "explanations are not loaded"
+    if reason is not None:
         raise ApiError(501, "explanations_unavailable", reason)
 
 

@@ -15,7 +15,13 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
 from service import metrics
-from service.http.asgi import open_request, send_json, timing_headers, wait_for_all
+from service.http.asgi import (
+    model_header,
+    open_request,
+    send_json,
+    timing_headers,
+    wait_for_all,
+)
 from service.http.errors import ERROR_RESPONSES, from_batcher
 from service.http.parsing import parse_predict
 from service.http.schemas import (
@@ -62,12 +68,12 @@ class PredictEndpoint:
         _POSITIVE.inc(positives)
         _NEGATIVE.inc(len(results) - positives)
         scope["state"]["batch_size"] = max(e.batch_size for e in entries)
-        version = state.scorer.version
+        version = entries[0].version  # every text of a request is scored by one model
         if parsed.single:
             payload: dict[str, Any] = {**predictions[0], "model_version": version}
         else:
             payload = {"predictions": predictions, "model_version": version}
-        await send_json(send, payload, timing_headers(entries))
+        await send_json(send, payload, [*timing_headers(entries), model_header(version)])
 
 
 async def _documented(

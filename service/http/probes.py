@@ -51,7 +51,7 @@ async def readyz(request: Request) -> Response:
     if state.ready and not state.draining:
         # With several workers, one answers for all: the instance is ready when every worker is.
         if not metrics.MULTIPROCESS or metrics.workers_ready() >= state.settings.workers:
-            return json_response({"status": "ready"})
+            return json_response({"status": "ready", "versions": worker_versions(state)})
         return json_response(
             {"status": "warming_workers"}, status=503, headers={"Retry-After": RETRY_AFTER_S}
         )
@@ -68,11 +68,12 @@ async def readyz(request: Request) -> Response:
 async def model_info(request: Request) -> Response:
     state = _state(request)
     authorize(request.headers.get("authorization", ""), state.settings.api_keys)
-    if state.scorer is None:
+    if state.models is None:
         raise not_ready(state.status)
     s = state.settings
+    scorer = state.models.serving.scorer
     serving = {
-        **state.scorer.serving_info(),
+        **scorer.serving_info(),
         "max_batch_size": s.max_batch_size,
         "max_batch_wait_ms": s.max_batch_wait_ms,
         "queue_capacity": s.queue_capacity,
@@ -83,14 +84,29 @@ async def model_info(request: Request) -> Response:
         "workers": s.workers,
         "status": state.status,
         "explain": state.explanations.info() if state.explanations else None,
+        "models": models_info(state),
     }
     return json_response(
-        {
-            "model_version": state.scorer.version,
-            "metadata": state.scorer.model.metadata,
-            "serving": serving,
-        }
+        {"model_version": scorer.version, "metadata": scorer.model.metadata, "serving": serving}
     )
+
+
+def models_info(state: Any) -> dict[str, Any]:
+    """This worker's models, and the version each worker serves (they differ during a swap)."""
+    m = state.models
+    return {
+        "serving": {"version": m.serving.version, "path": m.serving.path},
+        "previous": {"version": m.previous.version} if m.previous else None,
+        "shadow": {"version": m.shadow.version, "share": m.shadow_share} if m.shadow else None,
+        "workers": worker_versions(state),
+    }
+
+
+def worker_versions(state: Any) -> dict[str, str]:
+    """pid -> the version that worker serves, from the workers' shared status files."""
+    if state.swapper is None:
+        return {}
+    return {str(s.pid): s.serving for s in state.swapper.control.statuses()}
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from service.http import docs, page, probes
+from service.http import admin, docs, page, probes
 from service.http.explain import ExplainEndpoint
 from service.http.predict import PredictEndpoint
 
-ROUTERS = (probes.router, page.router, docs.router)
+ROUTERS = (probes.router, admin.router, page.router, docs.router)
 
 
 def install(app: FastAPI) -> None:

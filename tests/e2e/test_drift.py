@@ -48,12 +48,14 @@ def test_live_histograms_and_reference_gauges(server: ServerProcess) -> None:
             )
         return value(after, sample, **labels) - value(before, sample, **labels)
 
-    assert delta("sentiment_score_count") == 3
-    assert delta("sentiment_score_sum") == pytest.approx(sum(scores), abs=1e-9)
-    assert delta("sentiment_score_bucket", le="0.5") == sum(s <= 0.5 for s in scores)
-    assert delta("sentiment_unknown_token_share_count") == 3
-    assert delta("sentiment_unknown_token_share_sum") == pytest.approx(0.75)  # 3 of 4 unknown
-    assert delta("sentiment_unknown_token_share_bucket", le="0.0") == 2
+    # The live histograms are by the version that scored the texts.
+    v = {"version": version}
+    assert delta("sentiment_score_count", **v) == 3
+    assert delta("sentiment_score_sum", **v) == pytest.approx(sum(scores), abs=1e-9)
+    assert delta("sentiment_score_bucket", le="0.5", **v) == sum(s <= 0.5 for s in scores)
+    assert delta("sentiment_unknown_token_share_count", **v) == 3
+    assert delta("sentiment_unknown_token_share_sum", **v) == pytest.approx(0.75)  # 3 of 4
+    assert delta("sentiment_unknown_token_share_bucket", le="0.0", **v) == 2
     assert delta("sentiment_tokens_per_text_sum") == 11
     for gauge, expected in (
         ("sentiment_reference_positive_share", reference["positive_share"]),

@@ -239,4 +239,5 @@ def test_an_artifact_without_classify_answers_501(tiny_artifact: Path, tmp_path:
         assert "reference" not in info["metadata"]  # no drift reference either: no gauges
         metrics = httpx.get(f"{old.url}/metrics").text
         assert "sentiment_reference_positive_share{" not in metrics
-        assert "sentiment_score_count 1.0" in metrics  # the live side works all the same
+        live = f'sentiment_score_count{{version="{info["model_version"]}"}} 1.0'
+        assert live in metrics  # the live side works all the same

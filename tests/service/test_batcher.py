@@ -300,3 +300,37 @@ async def test_several_slots_run_batches_side_by_side() -> None:
     assert time.perf_counter() - began < 0.6  # four 0.2 s batches, two at a time
     assert started_at[1] - started_at[0] < 0.1
     await batcher.stop(1)
+
+
+class Versioned(FakeBackend):
+    def __init__(self, version: str, delay: float = 0.0) -> None:
+        super().__init__(delay=delay)
+        self.version = version
+
+
+class Switch:
+    """What the batcher sees of service.engine.models.Registry: pin() names the backend."""
+
+    def __init__(self, backend: Versioned) -> None:
+        self.serving = backend
+
+    def pin(self) -> Versioned:
+        return self.serving
+
+
+async def test_a_request_is_scored_by_the_model_serving_when_it_was_queued() -> None:
+    """A swap while texts wait: those queued before it are scored by the old model, those after
+    by the new, no batch mixes the two, and each entry names its model's version."""
+    old, new = Versioned("old", delay=0.05), Versioned("new")
+    switch = Switch(old)
+    batcher = Batcher(switch, max_batch_size=64, max_wait_s=0.05, capacity=1000)
+    batcher.start()
+    first = [e for _ in range(6) for e in batcher.submit(["a", "bb", "ccc"], 5.0)]
+    switch.serving = new  # the swap
+    second = [e for _ in range(6) for e in batcher.submit(["dd", "e"], 5.0)]
+    await asyncio.gather(*(e.future for e in first + second))
+    assert {e.version for e in first} == {"old"} and {e.version for e in second} == {"new"}
+    assert sum(map(len, old.batches)) == 18 and sum(map(len, new.batches)) == 12
+    assert all(set(b) <= {"a", "bb", "ccc"} for b in old.batches)
+    assert all(set(b) <= {"dd", "e"} for b in new.batches)
+    await batcher.stop(1)

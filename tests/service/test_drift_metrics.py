@@ -36,21 +36,23 @@ def test_every_scored_text_feeds_the_live_histograms(tiny_artifact: Path) -> Non
     scorer = Scorer(settings, parallelism(settings))
     texts = ["a wonderful superb film", "zzqx blorp film", "dull"]
     ids = scorer.prepare(texts)
+    v = scorer.version  # the live histograms are by the version that scored the text
     before = {
-        "count": sample("sentiment_score_count"),
-        "sum": sample("sentiment_score_sum"),
-        "share": sample("sentiment_unknown_token_share_sum"),
-        "clean": sample("sentiment_unknown_token_share_bucket", le="0.0"),
+        "count": sample("sentiment_score_count", version=v),
+        "sum": sample("sentiment_score_sum", version=v),
+        "share": sample("sentiment_unknown_token_share_sum", version=v),
+        "clean": sample("sentiment_unknown_token_share_bucket", le="0.0", version=v),
     }
     scores = [p.score for p in scorer.run(ids)]
-    assert sample("sentiment_score_count") - before["count"] == 3
-    assert sample("sentiment_score_sum") - before["sum"] == pytest.approx(sum(scores))
+    assert sample("sentiment_score_count", version=v) - before["count"] == 3
+    assert sample("sentiment_score_sum", version=v) - before["sum"] == pytest.approx(sum(scores))
     shares = [drift.unknown_share(i) for i in ids]
     assert shares[1] == pytest.approx(2 / 3)  # "zzqx", "blorp" are not in the vocabulary
-    assert sample("sentiment_unknown_token_share_sum") - before["share"] == pytest.approx(
-        sum(shares)
-    )
-    assert sample("sentiment_unknown_token_share_bucket", le="0.0") - before["clean"] == 2
+    assert sample("sentiment_unknown_token_share_sum", version=v) - before[
+        "share"
+    ] == pytest.approx(sum(shares))
+    clean = sample("sentiment_unknown_token_share_bucket", le="0.0", version=v)
+    assert clean - before["clean"] == 2
 
 
 def test_the_reference_is_exported_when_the_artifact_has_one(tiny_artifact: Path) -> None:

@@ -180,7 +180,7 @@ async def test_explanations_can_be_turned_off() -> None:
     from service.engine.explain_queue import start_explanations
     from service.settings import load_settings
 
-    off = await start_explanations(load_settings(explain_concurrency=0), scorer=None)
+    off = await start_explanations(load_settings(explain_concurrency=0), models=None)
     assert off.queue is None and "SENTIMENT_EXPLAIN_CONCURRENCY=0" in (off.unavailable or "")
     assert off.info()["available"] is False
     await off.stop(1.0)
