@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class LoadResult:
     errors: int
     statuses: dict[int, int]
     latencies_ms: np.ndarray
+    sent_at: np.ndarray  # time.perf_counter() when each answered request was sent
 
     def summary(self) -> dict[str, float | int | dict[int, int]]:
         lat = self.latencies_ms if self.latencies_ms.size else np.array([float("nan")])
@@ -78,11 +80,13 @@ async def _user(
     latencies: list[float],
     statuses: dict[int, int],
     timeout: float,
+    sent_at: list[float],
+    stop: threading.Event | None = None,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     i = offset
     try:
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < stop_at and not (stop is not None and stop.is_set()):
             started = time.perf_counter()
             writer.write(requests[i % len(requests)])
             try:
@@ -94,6 +98,7 @@ async def _user(
                 continue
             if time.perf_counter() <= stop_at:  # count only answers that arrive inside the window
                 latencies.append((time.perf_counter() - started) * 1000)
+                sent_at.append(started)
                 statuses[status] = statuses.get(status, 0) + 1
             i += 1
     finally:
@@ -107,8 +112,11 @@ async def run_load(
     concurrency: int,
     seconds: float,
     timeout: float = 60.0,
+    stop: threading.Event | None = None,
 ) -> LoadResult:
+    """The load for `seconds`, or until `stop` is set."""
     latencies: list[float] = []
+    sent_at: list[float] = []
     statuses: dict[int, int] = {}
     stop_at = time.perf_counter() + seconds
     users = [
@@ -121,21 +129,39 @@ async def run_load(
             latencies,
             statuses,
             timeout,
+            sent_at,
+            stop,
         )
         for k in range(concurrency)
     ]
     await asyncio.gather(*users)
     ok = statuses.get(200, 0)
     errors = sum(n for code, n in statuses.items() if code != 200)
-    return LoadResult(concurrency, seconds, ok + errors, ok, errors, statuses, np.array(latencies))
+    return LoadResult(
+        concurrency,
+        seconds,
+        ok + errors,
+        ok,
+        errors,
+        statuses,
+        np.array(latencies),
+        np.array(sent_at),
+    )
 
 
 def load(
-    host: str, port: int, requests: list[bytes], concurrency: int, seconds: float
+    host: str,
+    port: int,
+    requests: list[bytes],
+    concurrency: int,
+    seconds: float,
+    stop: threading.Event | None = None,
 ) -> LoadResult:
+    """run_load() on an event loop of its own (uvloop where installed)."""
+    work = run_load(host, port, requests, concurrency, seconds, stop=stop)
     try:
         import uvloop
 
-        return uvloop.run(run_load(host, port, requests, concurrency, seconds))
+        return uvloop.run(work)
     except ImportError:
-        return asyncio.run(run_load(host, port, requests, concurrency, seconds))
+        return asyncio.run(work)

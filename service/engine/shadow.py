@@ -90,8 +90,9 @@ class ShadowQueue:
 
 
 def _init_thread(nice: int) -> None:
-    from service.engine.threads import init_inference_thread, lower_priority
+    from service.engine.threads import init_inference_thread, lower_priority, name_thread
 
+    name_thread("shadow")
     lower_priority(nice)
     init_inference_thread(1)
 

@@ -236,8 +236,9 @@ class Swapper:
 
 def _init_loader() -> None:
     """The loader thread: one torch thread, and below /predict's threads for the CPU."""
-    from service.engine.threads import init_inference_thread, lower_priority
+    from service.engine.threads import init_inference_thread, lower_priority, name_thread
 
+    name_thread("loader")
     lower_priority(10)
     init_inference_thread(1)
 

@@ -4,6 +4,7 @@ explanation threads)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -56,4 +57,17 @@ def lower_priority(nice: int) -> None:
         if os.getpriority(os.PRIO_PROCESS, thread) < nice:
             os.setpriority(os.PRIO_PROCESS, thread, nice)
     except OSError as exc:  # a sandbox that forbids it: run at the process's priority
-        log.warning("could not lower the priority of an explanation thread: %s", exc)
+        log.warning("could not lower the priority of a background thread: %s", exc)
+
+
+def name_thread(name: str) -> None:
+    """Give this thread a name the kernel shows (/proc/<pid>/task/<tid>/comm, top -H), so that
+    its CPU time can be told apart: the shadow's, the loader's, the explainers'."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME; 15 characters at most
