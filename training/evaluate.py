@@ -26,7 +26,13 @@ log = logging.getLogger("training")
 def evaluate_parser() -> argparse.ArgumentParser:
     p = parser("sentiment-evaluate", "Score an artifact on a labelled split.")
     p.add_argument("--model", type=Path, help="artifact directory (default: the bundled model)")
-    p.add_argument("--data", type=Path, nargs="+", required=True, help="as for sentiment-train")
+    p.add_argument("--data", type=Path, nargs="+", help="as for sentiment-train")
+    p.add_argument(
+        "--behaviour",
+        action="store_true",
+        help="run the behavioural suite (training/behaviour.py): failure rate per test, with "
+        "failing examples; with or without --data",
+    )
     p.add_argument("--split", choices=("train", "test"), default="test", help="split of --data")
     p.add_argument("--device", choices=DEVICES, default="cpu", help="where to score")
     p.add_argument("--dtype", choices=PRECISIONS, default="fp32", help="precision to score in")
@@ -41,17 +47,46 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    import numpy as np
-
     from model.api import SentimentModel
-    from training.data import load_split
-    from training.metrics import format_table
-    from training.report import format_report, report
 
+    if not args.data and not args.behaviour:
+        raise UserError("give --data to score, --behaviour for the behavioural suite, or both")
     try:
         model = SentimentModel.load(args.model, device=args.device, dtype=args.dtype)
     except ValueError as exc:  # a device or precision this machine cannot run
         raise UserError(f"--device {args.device} --dtype {args.dtype}: {exc}") from exc
+    saved: dict = {
+        "model_version": model.version,
+        "device": str(model.device),
+        "dtype": model.dtype,
+    }
+    if args.behaviour:
+        saved["behaviour"] = run_behaviour(model, args.batch_size)
+    if args.data:
+        saved.update(score_data(model, args))
+    if args.json:
+        args.json.write_text(json.dumps(saved, indent=2) + "\n")
+
+
+def run_behaviour(model: object, batch_size: int) -> dict:
+    """The behavioural suite on `model`: printed, and returned for --json."""
+    from training import behaviour
+
+    results = behaviour.run(
+        behaviour.suite(), lambda texts: model.predict(texts, batch_size=batch_size)
+    )
+    print(behaviour.format_results(results))
+    return {"macro_failure_rate": behaviour.macro_failure_rate(results), "tests": results}
+
+
+def score_data(model: object, args: argparse.Namespace) -> dict:
+    """The figures of --data's split: printed, and returned for --json."""
+    import numpy as np
+
+    from training.data import load_split
+    from training.metrics import format_table
+    from training.report import format_report, report
+
     reviews = load_split(args.data, args.split)
     log.info(
         "scoring %d %s texts with %s (%s, %s)",
@@ -71,16 +106,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     print(format_table({args.split: result["metrics"]}))
     print(format_report(result))
     print(f"\n{len(reviews):,} texts in {seconds:.1f}s ({len(reviews) / seconds:,.0f} texts/s)")
-    if args.json:
-        saved = {
-            "model_version": model.version,
-            "split": args.split,
-            "device": str(model.device),
-            "dtype": model.dtype,
-            "seconds": seconds,
-            **result,
-        }
-        args.json.write_text(json.dumps(saved, indent=2) + "\n")
+    return {"split": args.split, "seconds": seconds, **result}
 
 
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
