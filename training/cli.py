@@ -132,6 +132,31 @@ def train_parser() -> argparse.ArgumentParser:
     add_setting(
         g, "--word-dropout", _TRAIN.word_dropout, "share of training tokens replaced by <unk>"
     )
+    ph = p.add_argument_group("phrases of a sentiment treebank as extra examples")
+    ph.add_argument(
+        "--phrases",
+        type=Path,
+        help="a Stanford Sentiment Treebank file (../shared/data/sst/train.txt) whose labelled "
+        "phrases train beside the reviews (default: none)",
+    )
+    add_setting(
+        ph,
+        "--phrase-rate",
+        _TRAIN.phrase_rate,
+        "phrases per epoch, as a share of the training reviews, drawn afresh each epoch",
+    )
+    ph.add_argument(
+        "--phrase-neutral",
+        action="store_true",
+        help="keep neutral phrases: every phrase trains towards 0, 0.25, 0.5, 0.75 or 1 for its "
+        "label 0-4 (default: neutral ones dropped, the rest 0 or 1)",
+    )
+    ph.add_argument(
+        "--phrase-dev",
+        type=Path,
+        help="a treebank file (../shared/data/sst/dev.txt) whose sentences are scored after "
+        "every epoch and logged beside validation (default: none)",
+    )
     s = p.add_argument_group("short spans of training reviews as extra examples")
     for name, help in _SPAN_FLAGS.items():
         add_setting(s, f"--span-{name.replace('_', '-')}", getattr(_SPANS, name), help)
@@ -193,6 +218,12 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         "--limit",
         type=int,
         help="train on this many training reviews only (quick runs); default: all",
+    )
+    p.add_argument(
+        "--train-limit",
+        type=int,
+        help="train on this many training reviews, drawn after the validation split, which stays "
+        "that of a full run (quick runs on the same validation reviews); default: all",
     )
     p.add_argument(
         "--no-test", action="store_true", help="do not score the test split even if present"
@@ -282,6 +313,9 @@ def run_train(args: argparse.Namespace) -> None:
         pretrain=pretrain,
         soup=args.soup,
         soup_weights=args.soup_weights,
+        phrases=args.phrases,
+        phrase_dev=args.phrase_dev,
+        train_limit=args.train_limit,
     )
     train(opts, text, cfg)
 
@@ -297,6 +331,8 @@ def check_combination(args: argparse.Namespace, network: dict[str, Any]) -> None
         raise UserError("--vat trains on unlabeled texts: pass them with --unlabeled")
     if args.init and network:
         raise UserError("--init takes the exported model's network: network flags do not apply")
+    if bool(args.phrases) != (args.phrase_rate > 0):
+        raise UserError("--phrases and --phrase-rate go together: the file, and how many per epoch")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

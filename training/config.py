@@ -104,6 +104,14 @@ class TrainConfig:
     # Softer training targets for milder aclImdb star ratings (training.data.targets): a 4 or 7
     # is trained towards this far from its label, a 1 or 10 towards the label. 0: hard labels.
     rating_softness: float = 0.0
+    # Phrases of the Stanford Sentiment Treebank (RunOptions.phrases, training/sst.py) as extra
+    # examples: this many per epoch as a share of the training reviews, drawn afresh each epoch.
+    # They are the labelled data that teaches how "not", "but" and "very" change a phrase,
+    # which whole reviews cannot. 0: none.
+    phrase_rate: float = 0.0
+    # Neutral phrases (label 2) kept, every phrase trained towards a soft target (0, 0.25, 0.5,
+    # 0.75, 1 for labels 0-4) instead of 0/1 with neutral ones dropped.
+    phrase_neutral: bool = False
     bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
 
     def __post_init__(self) -> None:
@@ -115,6 +123,8 @@ class TrainConfig:
             raise UserError(f"adversarial must be at least 0, got {self.adversarial}")
         if self.vat < 0:
             raise UserError(f"vat must be at least 0, got {self.vat}")
+        if self.phrase_rate < 0:
+            raise UserError(f"phrase_rate must be at least 0, got {self.phrase_rate}")
         if not 0.0 <= self.rating_softness < 0.5:
             raise UserError(f"rating_softness must be in [0, 0.5), got {self.rating_softness}")
         if not 0.0 <= self.word_dropout < 1.0:
@@ -165,6 +175,10 @@ class RunOptions:
     glove_member: str | None = None
     resume: bool = False
     limit: int | None = None  # train on this many training reviews (quick experiments)
+    # Train on this many of the training reviews, drawn after the validation split, so that the
+    # validation reviews are those of the full run (an --init run is validated on the reviews
+    # its artifact never trained on). Quick experiments; None: all.
+    train_limit: int | None = None
     evaluate_test: bool = True  # score the test split once at the end, when a source has it
     name: str | None = None  # model name in the version string; default: the out folder's name
     network: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
@@ -176,6 +190,10 @@ class RunOptions:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     soup: Sequence[Path] = ()  # other runs' checkpoint folders: average their best weights in
     soup_weights: Sequence[float] | None = None  # this run's first; None: equal
+    # A treebank file (../shared/data/sst/train.txt) whose phrases train beside the reviews
+    # (TrainConfig.phrase_rate), and one (dev.txt) whose sentences are scored after every epoch.
+    phrases: Path | None = None
+    phrase_dev: Path | None = None
 
 
 def training_precision(precision: str, device: torch.device) -> str:
@@ -195,7 +213,13 @@ def fingerprint(*parts: Any) -> str:
 
 # Settings added after runs were made with the code, at the values that behave as before: left
 # out of the settings while at them, so that those runs keep their fingerprints (and resume).
-_ADDED_LATER = {"split_seed": None, "rating_softness": 0.0, "vat": 0.0}
+_ADDED_LATER = {
+    "split_seed": None,
+    "rating_softness": 0.0,
+    "vat": 0.0,
+    "phrase_rate": 0.0,
+    "phrase_neutral": False,
+}
 
 
 def config_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -65,6 +65,8 @@ def load_corpus(opts: RunOptions, cfg: TrainConfig) -> Corpus:
     if opts.limit:
         all_train = subsample(all_train, opts.limit, split_seed)
     train, val = stratified_split(all_train, cfg.val_fraction, split_seed, cfg.val_grouping)
+    if opts.train_limit:
+        train = subsample(train, opts.train_limit, split_seed)
     description: dict[str, Any] = {"train": summarise(train), "validation": summarise(val)}
     unlabeled: list[str] = []
     reading = bool(opts.unlabeled) and (pretrains(opts) or cfg.vat > 0)
@@ -140,3 +142,31 @@ def training_sets(
     val_set = encode(pipeline, corpus.validation)
     val_set.sentence_ends = ends
     return train_set, val_set
+
+
+def treebank_phrases(
+    pipeline: TextPipeline, path: Path, neutral: bool
+) -> tuple[Encoded, dict[str, Any]]:
+    """The distinct phrases of a treebank file, encoded, with their targets (training/sst.py),
+    and their description for the run's fingerprint and metadata."""
+    from training import sst
+
+    found = sst.phrases(path, neutral)
+    texts = [text for text, _ in found]
+    encoded = Encoded(pipeline.encode_many(texts), np.array([t for _, t in found]))
+    description = {
+        "source": Path(path).name,
+        "phrases": len(found),
+        "neutral_kept": neutral,
+        "sha256": texts_digest([f"{text}\t{target}" for text, target in found]),
+    }
+    log.info("phrases: %d from %s", len(found), Path(path).name)
+    return encoded, description
+
+
+def treebank_sentences(pipeline: TextPipeline, path: Path) -> Encoded:
+    """SST-2: the sentences of a treebank file, neutral ones dropped, encoded."""
+    from training import sst
+
+    found = sst.sentences(path)
+    return Encoded(pipeline.encode_many([t for t, _ in found]), np.array([y for _, y in found]))

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from training import sst
 from training.config import GROUPINGS
 from training.errors import UserError
 
@@ -188,6 +189,8 @@ def _read_source(source: Path, split: str) -> list[Review]:
     try:
         if source.is_file() and _is_table(source):
             return _read_table(source, split)
+        if source.is_file() and sst.is_treebank(source):  # SST-2: the trees' sentences
+            return _read_treebank(source, split)
         if source.is_dir():
             table = _table_in_dir(source, split)
             if table is not None:
@@ -199,6 +202,13 @@ def _read_source(source: Path, split: str) -> list[Review]:
     except (OSError, tarfile.TarError, EOFError, UnicodeDecodeError) as exc:
         raise UserError(f"{source}: cannot read: {exc}") from exc
     raise UserError(f"{source}: not a folder, tar archive, .csv or .jsonl file")
+
+
+def _read_treebank(path: Path, split: str) -> list[Review]:
+    return [
+        Review(text, label, f"{split}:{path.name}:{n:06d}", "sst")
+        for n, (text, label) in enumerate(sst.sentences(path))
+    ]
 
 
 def _is_table(path: Path) -> bool:

@@ -51,6 +51,8 @@ class Extras:
 
     judge: Judge | None = None  # keeps the spans a teacher finds opinions (SpanConfig.teacher)
     unlabeled: Sequence[list[int]] = ()  # encoded unlabeled texts: their spans train `vat`
+    phrases: Encoded | None = None  # encoded treebank phrases: `phrase_rate` of them per epoch
+    phrase_dev: Encoded | None = None  # treebank sentences, scored (not chosen on) per epoch
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ def train_epoch(model: nn.Module, data: Encoded, epoch: int, setup: Setup) -> fl
     rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resuming replays the same order
     vat_rng = np.random.default_rng([cfg.seed, epoch, 1])  # its own: other runs keep their draws
     texts = with_spans(data, epoch, cfg, rng, setup.extras.judge)
+    if cfg.phrase_rate > 0 and setup.extras.phrases is not None:
+        texts = with_phrases(texts, setup.extras.phrases, round(cfg.phrase_rate * len(data)), rng)
     batches = shuffled_buckets([len(x) for x in texts.ids], cfg.batch_size, cfg.bucket_pool, rng)
     labels = torch.as_tensor(texts.labels, dtype=torch.float32)
     total, seen = 0.0, 0
@@ -125,6 +129,13 @@ def with_spans(
     if judge is not None:
         log.info("epoch %d: %d spans the teacher judges opinions", epoch, len(spans))
     return Encoded(data.ids + spans, np.concatenate([data.labels, targets]))
+
+
+def with_phrases(texts: Encoded, phrases: Encoded, count: int, rng: np.random.Generator) -> Encoded:
+    """`texts` and `count` phrases drawn without repeats (all of them, if fewer)."""
+    chosen = rng.permutation(len(phrases))[:count]
+    ids = texts.ids + [phrases.ids[i] for i in chosen]
+    return Encoded(ids, np.concatenate([texts.labels, phrases.labels[chosen]]))
 
 
 def drop_words(ids: Tensor, share: float) -> Tensor:
@@ -214,6 +225,9 @@ def fit(
             "lr": cfg.lr * setup.optim.lr_share(),  # the head's
             "seconds": time.perf_counter() - started,
         }
+        if setup.extras.phrase_dev is not None:  # logged beside validation, not chosen on
+            dev = validate(model, setup.extras.phrase_dev, setup.device)
+            row["phrase_dev_accuracy"] = dev["accuracy"]
         improved = record_epoch(state, row)
         if improved:
             torch.save(model.state_dict(), best)
@@ -238,6 +252,8 @@ def set_up(model: nn.Module, reviews: int, cfg: TrainConfig, extras: Extras) -> 
     precision = training_precision(cfg.precision, device)
     model.to(device)
     texts = reviews + int(round(cfg.spans.rate * reviews))  # spans are drawn per epoch
+    if cfg.phrase_rate > 0 and extras.phrases is not None:  # so are phrases
+        texts += min(len(extras.phrases), round(cfg.phrase_rate * reviews))
     steps = cfg.epochs * buckets_per_epoch(texts, cfg.batch_size, cfg.bucket_pool)
     optim = fine_tuning_optimiser(model, cfg, steps, device, precision)
     return Setup(cfg, device, precision, optim, extras)
@@ -287,13 +303,17 @@ def record_epoch(state: dict[str, Any], row: dict[str, float]) -> bool:
 
 
 def log_epoch(row: dict[str, float], epochs: int, improved: bool) -> None:
+    phrases = (
+        f"  phrase_dev_acc {row['phrase_dev_accuracy']:.4f}" if "phrase_dev_accuracy" in row else ""
+    )
     log.info(
-        "epoch %d/%d  train_loss %.4f  val_loss %.4f  val_acc %.4f  lr %.2e  %.0fs%s",
+        "epoch %d/%d  train_loss %.4f  val_loss %.4f  val_acc %.4f%s  lr %.2e  %.0fs%s",
         row["epoch"],
         epochs,
         row["train_loss"],
         row["val_loss"],
         row["val_accuracy"],
+        phrases,
         row["lr"],
         row["seconds"],
         "  *best" if improved else "",

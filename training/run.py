@@ -38,7 +38,16 @@ from model.text import TextPipeline
 from training.calibration import calibration_spans, fit_by_length
 from training.checkpoint import LAST
 from training.config import RunOptions, TrainConfig, config_dict, fingerprint
-from training.corpus import Corpus, Encoded, encode, load_corpus, pretrains, training_sets
+from training.corpus import (
+    Corpus,
+    Encoded,
+    encode,
+    load_corpus,
+    pretrains,
+    training_sets,
+    treebank_phrases,
+    treebank_sentences,
+)
 from training.data import summarise
 from training.errors import UserError
 from training.export import export
@@ -85,6 +94,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
     model = start.model
     train_set, val_set = training_sets(pipeline, start.train_ids, corpus, cfg.rating_softness)
     judge = load_teacher(cfg, pipeline, start)  # before pretraining: a bad path fails at once
+    phrases = phrase_sets(opts, cfg, pipeline, corpus)
     # What the network is and what it learns from: in both stages' fingerprints.
     network = [
         start.config.to_dict(),
@@ -100,7 +110,7 @@ def train(opts: RunOptions, text_config: TextConfig, cfg: TrainConfig) -> Path:
         config_dict(cfg), *network, start.init, pretraining and pretraining["run_id"]
     )
     resume = opts.resume and (folder / LAST).exists()
-    extras = Extras(judge, start.unlabeled_ids if cfg.vat > 0 else ())
+    extras = Extras(judge, start.unlabeled_ids if cfg.vat > 0 else (), *phrases)
     result = fit(model, train_set, val_set, cfg, folder, run_id, resume, extras=extras)
     model.cpu()
     if opts.soup:
@@ -134,6 +144,21 @@ def claim_validation(opts: RunOptions, corpus: Corpus, folder: Path) -> None:
     digest = corpus.description["validation"]["sha256"]
     check_validation(list(opts.soup), digest)
     record_validation(folder, digest)
+
+
+def phrase_sets(
+    opts: RunOptions, cfg: TrainConfig, pipeline: TextPipeline, corpus: Corpus
+) -> tuple[Encoded | None, Encoded | None]:
+    """The treebank phrases to train on and the treebank sentences to score per epoch, encoded
+    in the run's vocabulary; the phrases' description joins the corpus's (and the fingerprint)."""
+    phrases = dev = None
+    if opts.phrases is not None and cfg.phrase_rate > 0:
+        phrases, corpus.description["phrases"] = treebank_phrases(
+            pipeline, opts.phrases, cfg.phrase_neutral
+        )
+    if opts.phrase_dev is not None:
+        dev = treebank_sentences(pipeline, opts.phrase_dev)
+    return phrases, dev
 
 
 def load_teacher(cfg: TrainConfig, pipeline: TextPipeline, start: Start) -> Judge | None:
@@ -256,6 +281,7 @@ def metadata(
             "train_seconds": round(result.seconds, 1),
             "device": cfg.device,
             "limit": opts.limit,
+            "train_limit": opts.train_limit,
             **start.init,
         },
         "calibration": outcome.calibration,
