@@ -12,6 +12,7 @@ over to training.run.train().
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -188,15 +189,25 @@ def add_setting(group: argparse._ArgumentGroup, flag: str, default: object, help
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of RunOptions: data, output, starting points, soup."""
     p.add_argument(
+        "--recipe",
+        type=Path,
+        help="run every stage of a recipe file (recipes/*.toml) that is not done yet, instead "
+        "of one run; --device and --precision apply to every stage",
+    )
+    p.add_argument(
+        "--work", type=Path, help="with --recipe: where its stages go (default: runs/<name>)"
+    )
+    p.add_argument(
         "--data",
         type=Path,
         nargs="+",
-        required=True,
         help="aclImdb folder or tar archive(s), or CSV/JSONL files with text and label; "
-        "with --download, the folder to download into",
+        "with --download, the folder to download into (needed without --recipe)",
     )
     p.add_argument(
-        "--out", type=Path, required=True, help="artifact directory to create (must not exist)"
+        "--out",
+        type=Path,
+        help="artifact directory to create, which must not exist (needed without --recipe)",
     )
     p.add_argument(
         "--download", action="store_true", help="fetch the official aclImdb_v1.tar.gz into --data"
@@ -276,6 +287,11 @@ def run_train(args: argparse.Namespace) -> None:
     from training.download import download_imdb
     from training.run import train
 
+    if args.recipe is not None:
+        run_recipe(args)
+        return
+    if not args.data or not args.out:
+        raise UserError("give --data and --out for a run, or --recipe FILE for a whole recipe")
     sources = list(args.data)
     if args.download:
         if len(sources) != 1:
@@ -356,6 +372,20 @@ def check_precision(device: str, precision: str) -> None:
         training_precision(precision, resolve_device(device))
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+
+
+def run_recipe(args: argparse.Namespace) -> None:
+    """Every stage of the recipe that is not done yet. Beside it: --work, --out (the final
+    artifact, instead of the recipe's `out`), and --device and --precision (every stage)."""
+    from training import recipe
+
+    extra = []
+    if args.device != _TRAIN.device:
+        extra += ["--device", args.device]
+    if args.precision != _TRAIN.precision:
+        extra += ["--precision", args.precision]
+    out = recipe.run(args.recipe, args.work, extra, train_main, final=args.out)
+    logging.getLogger("training").info("recipe %s: %s", args.recipe, out)
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
