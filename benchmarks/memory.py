@@ -63,9 +63,9 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """The service, one worker, ready. An empty value removes the variable from its
-    environment (the library's own default then applies)."""
+def start(env: dict[str, str], log: Path, port: int = PORT) -> subprocess.Popen[bytes]:
+    """The service (python -m service) with `env` over this environment, ready on `port`. An
+    empty value removes the variable (the library's own default then applies)."""
     environment = {k: v for k, v in {**os.environ, **env}.items() if v != ""}
     process = subprocess.Popen(
         [sys.executable, "-m", "service"],
@@ -79,7 +79,7 @@ def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         if process.poll() is not None:
             raise SystemExit(f"the service exited with {process.returncode}; see {log}")
         try:
-            if httpx.get(f"http://{HOST}:{PORT}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"http://{HOST}:{port}/readyz", timeout=1).status_code == 200:
                 return process
         except httpx.TransportError:
             pass

@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +40,7 @@ import numpy as np
 from benchmarks import figures
 from benchmarks.loadgen import LoadResult, encode_requests, load
 from benchmarks.machine import cpu_description
-from benchmarks.memory import rss_bytes
+from benchmarks.memory import rss_bytes, start
 from benchmarks.texts import DEFAULT_IMDB, load_texts
 from model.api import bundled_model_path
 
@@ -232,19 +231,14 @@ def main() -> None:
     requests = encode_requests(HOST, PORT, "/predict", load_texts(args.imdb, 1024)["short"])
     folder = model_root(Path(tempfile.mkdtemp(prefix="reload-")))
     env = {
-        **os.environ,
         "SENTIMENT_PORT": str(PORT),
         "SENTIMENT_WORKERS": str(args.workers),
         "SENTIMENT_MODEL": str(folder / "a"),
         "SENTIMENT_MODEL_ROOT": str(folder),
         "SENTIMENT_ADMIN_KEYS": KEY,
     }
-    log = (args.out / "reload-service.log").open("wb")
-    service = subprocess.Popen(
-        [sys.executable, "-m", "service"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-    )
+    service = start(env, args.out / "reload-service.log", PORT)
     try:
-        _wait_ready(service)
         dtype = httpx.get(f"http://{HOST}:{PORT}/model").json()["serving"]["dtype"]
         swapped = swaps(args, requests, service.pid)
         shadowed = shadow(args, requests, service.pid)
@@ -263,20 +257,6 @@ def main() -> None:
     (args.out / "reload.md").write_text(markdown(data))
     print(markdown(data))
     record(data)
-
-
-def _wait_ready(service: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if service.poll() is not None:
-            raise SystemExit(f"the service exited with {service.returncode}")
-        try:
-            if httpx.get(f"http://{HOST}:{PORT}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the service was not ready within 180 s")
 
 
 def markdown(data: dict) -> str:

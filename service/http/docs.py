@@ -20,18 +20,13 @@ from importlib.resources.abc import Traversable
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from service.http.page import STATIC_HEADERS
+
 router = APIRouter(include_in_schema=False)
 
-_HEADERS = {
-    # data: images are Swagger UI's icons, inlined in its CSS.
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
+# The page's headers: the same policy serves Swagger UI (its data: images are the icons that
+# its CSS inlines).
+_HEADERS = STATIC_HEADERS
 _OURS = resources.files("service.http") / "static"
 _SWAGGER_UI = resources.files("fastapi_offline") / "static"  # the package that vendors it
 

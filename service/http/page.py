@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 router = APIRouter(include_in_schema=False)
 
-_HEADERS = {
+STATIC_HEADERS = {  # the page's and /docs' files: nothing from another host, no inline script
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -31,7 +31,7 @@ def _read(name: str) -> bytes:
 
 
 def _file(name: str, media_type: str) -> Response:
-    return Response(_read(name), media_type=media_type, headers=_HEADERS)
+    return Response(_read(name), media_type=media_type, headers=STATIC_HEADERS)
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
