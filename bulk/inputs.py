@@ -142,7 +142,8 @@ def _raw_and_stream(file: InputFile) -> tuple[IO[bytes], IO[bytes]]:
         except ImportError:
             raw.close()
             raise needs("zstandard", "bulk", f"reading {file.path} (zstd)") from None
-        return raw, zstandard.ZstdDecompressor().stream_reader(raw)
+        # Buffered: zstandard's reader has no readline, which JSON Lines needs.
+        return raw, io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))
     return raw, raw
 
 
@@ -172,13 +173,25 @@ def _delimited(file: InputFile, text_column: str, rows: int) -> Iterator[Batch]:
             yield Batch(file, row - len(batch) + 1, batch, bytes_read=raw.tell())
     except UnicodeDecodeError as exc:
         raise BulkError(
-            f"{file.where(row + 1)}: not UTF-8 ({exc.reason}); convert the file, e.g. "
-            "iconv -f LATIN1 -t UTF-8"
+            f"{file.path}, line {_first_bad_line(file):,}: not UTF-8 ({exc.reason}); convert "
+            "the file, e.g. iconv -f LATIN1 -t UTF-8"
         ) from None
     except csv.Error as exc:
         raise BulkError(f"{file.where(row + 1)}: {exc}") from None
     finally:
         text.close()
+
+
+def _first_bad_line(file: InputFile) -> int:
+    """The line of the first bytes that are not UTF-8 (the decoder reads blocks, not lines)."""
+    raw, stream = _raw_and_stream(file)
+    with raw, stream:
+        for number, line in enumerate(stream, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0
 
 
 def _check_columns(file: InputFile, columns: list[str], text_column: str) -> None:

@@ -22,8 +22,10 @@ from tests import synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 # Rows every format can hold, refused ones among them: an empty text, one of only a line break,
-# one of 61 characters (over the tests' --max-text-chars 60).
-EDGE_TEXTS = ["", "  <br />  ", "wonderful " * 6 + "!"]
+# one of 401 characters (over the tests' --max-text-chars, MAX_CHARS; the synthetic reviews have
+# 64 to 270).
+MAX_CHARS = 300
+EDGE_TEXTS = ["", "  <br />  ", "wonderful " * 40 + "!"]
 
 
 def reviews(n: int, seed: int = 0) -> list[dict[str, Any]]:

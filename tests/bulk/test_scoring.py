@@ -67,9 +67,14 @@ def test_the_defaults_are_the_services_not_the_environment(
 
 @pytest.mark.parametrize(
     ("value", "code"),
-    [(None, "missing_text"), (math.nan, "missing_text"), (5, "not_a_string"),
-     (["a", "list"], "not_a_string"), (True, "not_a_string")],
-)  # fmt: skip
+    [
+        (None, "missing_text"),
+        (math.nan, "missing_text"),
+        (5, "not_a_string"),
+        (["a", "list"], "not_a_string"),
+        (True, "not_a_string"),
+    ],
+)
 def test_what_only_a_file_can_hold_is_refused_with_its_own_code(value: object, code: str) -> None:
     with pytest.raises(TextRefused) as refused:
         admit_value(value, Limits(LIMIT))
