@@ -97,11 +97,8 @@ def load_model(options: Options) -> Any:
     """The model where and in the precision asked for; BulkError when this machine cannot."""
     from model.api import SentimentModel
     from model.artifact import ArtifactError
-    from service.engine.native import bound
-    from service.settings import Settings
 
-    fields = Settings.model_fields  # the service's bounds on native memory, by default
-    bound(fields["onednn_cache_capacity"].default, fields["malloc_arenas"].default)
+    bound_native_memory()
     try:
         return SentimentModel.load(options.model, device=options.device, dtype=options.dtype)
     except ArtifactError as exc:
@@ -109,6 +106,16 @@ def load_model(options: Options) -> Any:
     except ValueError as exc:  # model.runtime: no CUDA, or no native bf16 (PrecisionError)
         flag = "--dtype" if "dtype" in str(exc) else "--device"
         raise BulkError(f"{flag}: {exc}") from None
+
+
+def bound_native_memory() -> None:
+    """The service's bounds on oneDNN's kernel cache and glibc's arenas, at their defaults
+    (service.engine.native), before the first forward pass: a bulk run sees every length."""
+    from service.engine.native import bound
+    from service.settings import Settings
+
+    fields = Settings.model_fields
+    bound(fields["onednn_cache_capacity"].default, fields["malloc_arenas"].default)
 
 
 def run_manifest(options: Options, files: list[InputFile], layout: Layout, model: Any) -> dict:

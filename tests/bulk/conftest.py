@@ -105,3 +105,12 @@ def score_in_subprocess(
 @pytest.fixture(scope="session")
 def model(tiny_artifact: Path) -> SentimentModel:
     return SentimentModel.load(tiny_artifact, dtype="fp32")
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Any:
+    """A local Ray of two CPUs, as CI has: one for the scoring actor, one for reads and writes."""
+    ray = pytest.importorskip("ray", reason="pip install -e '.[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
