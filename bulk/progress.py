@@ -44,6 +44,7 @@ class Tally:
             "skipped_as_done": self.skipped,
             "seconds": round(self.seconds, 3),
             "rows_per_s": round(self.rows / self.seconds, 1) if self.seconds else None,
+            "peak_rss_mib": peak_rss_mib(),
         }
 
     def lines(self) -> list[str]:
@@ -90,6 +91,16 @@ class Progress:
         if self.shown:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory so far (what to size a machine or an actor by)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return None
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return round(kib / 1024, 1)
 
 
 def _clock(seconds: float) -> str:
