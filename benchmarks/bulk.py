@@ -16,7 +16,10 @@ a seed, to the counts asked for; each set is written to reports/bulk/ as a CSV o
       beside it. (a) and (b) alternate, round after round; figures are medians.
   (c) peak resident memory of (b) on N and 10 N short rows (the summary's peak_rss_mib);
   (d) sentiment-score --engine ray (a local Ray, the same CPUs) against (b) on the short texts,
-      whole commands: Ray's start-up, scheduling and object store included.
+      whole commands: Ray's start-up, scheduling and object store included;
+  (e) one Ray actor's work without Ray, the sizing figures of docs/bulk-scoring.md: in a fresh
+      process, SentimentScorer on one torch thread scores 4,096 long, then 4,096 short texts in
+      batches of 1,024: rows/s per CPU for each, and the process's peak memory.
 Writes reports/bulk.md and reports/bulk.json, and the figures to benchmarks/figures.json.
 """
 
@@ -163,6 +166,35 @@ def ray_overhead(source: Path, folder: Path, dtype: str) -> dict:
     }
 
 
+ACTOR = """
+import json, resource, sys, time
+import pyarrow.csv as pacsv
+from bulk.ray_data import SentimentScorer
+scorer = SentimentScorer(dtype=sys.argv[1], torch_threads=1)
+rates = {}
+for kind, path in zip(("long", "short"), sys.argv[2:]):
+    table = pacsv.read_csv(path)
+    scorer(table.slice(0, 64))
+    started = time.perf_counter()
+    for start in range(0, table.num_rows, 1024):
+        scorer(table.slice(start, 1024))
+    rates[kind] = table.num_rows / (time.perf_counter() - started)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rows_per_s_per_cpu": rates, "peak_rss_mib": peak}))
+"""
+
+
+def actor(texts: dict[str, list], folder: Path, dtype: str) -> dict:
+    paths = [str(write_csv(folder / f"actor-{k}.csv", texts[k][:4096])) for k in ("long", "short")]
+    command = [sys.executable, "-c", ACTOR, dtype, *paths]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the actor measurement failed:\n{done.stderr[-3000:]}")
+    said = json.loads(done.stdout.splitlines()[-1])
+    print(f"one actor: {said}", flush=True)
+    return said
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--imdb", type=Path, default=DEFAULT_IMDB, help="IMDB test split archive")
@@ -190,6 +222,7 @@ def main() -> None:
         "side_by_side": rows,
         "memory": mem,
         "ray": ray,
+        "actor": actor(texts, folder, dtype),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bulk.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -217,6 +250,7 @@ def markdown(report: dict) -> str:
         f"{m['peak_rss_mib'][1]:.0f} MiB at {m['rows'][1]:,} ({m['growth']:.2f}x).",
         f"--engine ray on {ray['rows']:,} short rows: {ray['ray_wall_s']:.1f} s against "
         f"{ray['local_wall_s']:.1f} s for the local engine ({ray['ratio']:.2f}x).",
+        f"One actor, one CPU: {report['actor']}",
         "",
     ]
     return "\n".join(lines)
@@ -244,6 +278,16 @@ def record(report: dict, command: str) -> None:
         f"sentiment-score's peak resident memory on {m['rows'][1]:,} short rows over "
         f"{m['rows'][0]:,} ({m['peak_rss_mib'][0]:.0f} -> {m['peak_rss_mib'][1]:.0f} "
         "MiB)",
+    )
+    one = report["actor"]
+    rates = one["rows_per_s_per_cpu"]
+    figures.record(
+        "bulk.actor_rows_per_s_per_cpu",
+        f"{rates['long']:.0f} / {rates['short']:.0f}",
+        "rows/s",
+        command,
+        f"one Ray actor (SentimentScorer on one CPU, {dtype}): long / short texts a second; "
+        f"peak memory {one['peak_rss_mib']:.0f} MiB",
     )
     ray = report["ray"]
     figures.record(
