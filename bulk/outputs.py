@@ -31,9 +31,13 @@ TEXT_FORMATS = ("csv", "tsv", "jsonl")
 
 
 def output_format(path: Path) -> str:
+    """The format the output's name says; for Parquet, pyarrow must be there (checked now, not
+    after the first chunk is scored)."""
     fmt = OUTPUT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise BulkError(f"{path}: name the output .csv, .tsv, .jsonl or .parquet (its format)")
+    if fmt == "parquet":
+        _pyarrow()
     return fmt
 
 
@@ -153,6 +157,7 @@ def _cell(value: Any) -> str:
 def _pyarrow() -> Any:
     try:
         import pyarrow
+        import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise needs("pyarrow", "bulk", "writing Parquet") from None
     return pyarrow

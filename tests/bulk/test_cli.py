@@ -292,3 +292,34 @@ def test_the_summary_json_counts_rows_and_reasons(tmp_path: Path, tiny_artifact:
     said = json.loads(summary.read_text())
     assert said["rows"] == len(ROWS) and said["refused"] == {"empty_text": 2, "text_too_long": 1}
     assert said["scored"] == len(ROWS) - 3 and said["seconds"] > 0
+
+
+def test_a_slim_install_scores_csv_and_names_the_extra_for_parquet(
+    tmp_path: Path, tiny_artifact: Path
+) -> None:
+    """pyarrow, zstandard and ray made unimportable, as after `pip install -e .`."""
+    source = write(tmp_path / "in.csv.gz", ROWS)
+    parquet = write(tmp_path / "in.parquet", ROWS)
+    slim = (
+        "import sys\n"
+        "sys.modules.update(dict.fromkeys(['pyarrow', 'zstandard', 'ray', 'pandas'], None))\n"
+        "from bulk.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    common = ["--model", str(tiny_artifact), "--quiet", "--workers", "1"]
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", slim, str(source), "-o", str(out), *common],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(read(out)) == len(ROWS)
+    for args in ([str(parquet)], [str(source), "-o", str(tmp_path / "out.parquet")]):
+        done = subprocess.run(
+            [sys.executable, "-c", slim, *args, *common], cwd=ROOT, capture_output=True, text=True
+        )
+        assert done.returncode == 2
+        assert "needs the pyarrow package" in done.stderr
+        assert "pip install 'sentiment-service[bulk]'" in done.stderr
