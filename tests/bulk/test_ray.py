@@ -156,3 +156,36 @@ def test_pandas_nulls_are_missing_texts(scorer: SentimentScorer) -> None:
     out = scorer(pd.DataFrame({"text": ["great", None, np.nan]}))
     errors = [None if pd.isna(v) else v for v in out["error"]]
     assert errors == [None, "missing_text", "missing_text"]
+
+
+class FakeDataset:
+    """Stands in for ray.data: records what map_batches is asked for."""
+
+    def __init__(self) -> None:
+        self.asked: dict[str, Any] = {}
+        self.data = self  # so that fake.data.read_parquet(...) works
+        self.ActorPoolStrategy = lambda size: ("actors", size)
+
+    def read_parquet(self, paths: list[str]) -> FakeDataset:
+        return self
+
+    def map_batches(self, fn: Any, **kwargs: Any) -> FakeDataset:
+        self.asked = kwargs
+        return self
+
+    def write_parquet(self, folder: str, filesystem: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("device", "gpus", "threads"), [("cuda", 1, None), ("cpu", 0, 1)])
+def test_engine_ray_asks_for_a_gpu_per_actor_only_with_cuda(
+    device: str, gpus: int, threads: int | None
+) -> None:
+    fake = FakeDataset()
+    wave = [{"uri": "/in/a.parquet", "format": "parquet", "compression": None}]
+    options = Options(["/in"], None, None, device=device, workers=3)
+    ray_engine._run_wave(fake, None, wave, "/out/wave-00000", "parquet", options)
+    assert fake.asked["num_gpus"] == gpus and fake.asked["num_cpus"] == 1
+    assert fake.asked["compute"] == ("actors", 3)
+    assert fake.asked["fn_constructor_kwargs"]["device"] == device
+    assert fake.asked["fn_constructor_kwargs"]["torch_threads"] == threads
