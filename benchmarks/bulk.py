@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import re
 import statistics
@@ -41,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import figures
+from benchmarks.bulk_report import markdown, record
 from benchmarks.machine import cpu_description
 from benchmarks.texts import DEFAULT_IMDB, SHORT_WORDS
 from model import SentimentModel
@@ -214,6 +215,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "reports")
     args = p.parse_args()
     dtype = resolve_dtype(args.dtype, resolve_device("cpu"))
+    load_before = os.getloadavg()[0]
     folder = args.out / "bulk"
     if args.quick:
         texts = make_texts(args.imdb, 8000, with_train=False)
@@ -233,82 +235,11 @@ def main() -> None:
         "ray": ray,
         "actor": actor(texts, folder, dtype),
     }
+    report["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bulk.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "bulk.md").write_text(markdown(report))
     record(report, "python -m benchmarks.bulk" + (" --quick" if args.quick else ""))
-
-
-def markdown(report: dict) -> str:
-    lines = [
-        f"# Bulk scoring ({report['cpu']}, {report['dtype']})",
-        "",
-        "| texts | rows | predict, all CPUs | predict, 1 thread | sentiment-score | ratio | "
-        "to the better | whole command |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for kind, r in report["side_by_side"].items():
-        lines.append(
-            f"| {kind} | {r['texts']:,} | {r['in_process_rows_per_s']:.0f} | "
-            f"{r['in_process_one_thread_rows_per_s']:.0f} | {r['cli_rows_per_s']:.0f} | "
-            f"{r['ratio']:.2f}x | {r['ratio_to_best']:.2f}x | {r['cli_wall_rows_per_s']:.0f} |"
-        )
-    m, ray = report["memory"], report["ray"]
-    lines += [
-        "",
-        f"Peak memory: {m['peak_rss_mib'][0]:.0f} MiB at {m['rows'][0]:,} rows, "
-        f"{m['peak_rss_mib'][1]:.0f} MiB at {m['rows'][1]:,} ({m['growth']:.2f}x).",
-        f"--engine ray on {ray['rows']:,} short rows: {ray['ray_wall_s']:.1f} s against "
-        f"{ray['local_wall_s']:.1f} s for the local engine ({ray['ratio']:.2f}x).",
-        f"One actor, one CPU: {report['actor']}",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def record(report: dict, command: str) -> None:
-    rows, dtype = report["side_by_side"], report["dtype"]
-    for kind, words in (("long", "whole IMDB reviews"), ("short", "short texts (20 words)")):
-        r = rows[kind]
-        figures.record(
-            f"bulk.{kind}_vs_in_process",
-            round(r["ratio"], 2),
-            "x",
-            command,
-            f"sentiment-score on {r['texts']:,} {words}, {dtype}, over SentimentModel"
-            f".predict in batches of 64 on all CPUs, same texts ({r['cli_rows_per_s']:.0f} "
-            f"rows/s; {r['ratio_to_best']:.2f}x the better of that and predict on one torch "
-            "thread)",
-        )
-    m = report["memory"]
-    figures.record(
-        "bulk.peak_memory_growth",
-        round(m["growth"], 2),
-        "x",
-        command,
-        f"sentiment-score's peak resident memory on {m['rows'][1]:,} short rows over "
-        f"{m['rows'][0]:,} ({m['peak_rss_mib'][0]:.0f} -> {m['peak_rss_mib'][1]:.0f} "
-        "MiB)",
-    )
-    one = report["actor"]
-    rates = one["rows_per_s_per_cpu"]
-    figures.record(
-        "bulk.actor_rows_per_s_per_cpu",
-        f"{rates['long']:.0f} / {rates['short']:.0f}",
-        "rows/s",
-        command,
-        f"one Ray actor (SentimentScorer on one CPU, {dtype}): long / short texts a second; "
-        f"peak memory {one['peak_rss_mib']:.0f} MiB",
-    )
-    ray = report["ray"]
-    figures.record(
-        "bulk.ray_vs_local",
-        round(ray["ratio"], 2),
-        "x",
-        command,
-        f"sentiment-score --engine ray (a local Ray) over the local engine, "
-        f"{ray['rows']:,} short rows, whole commands",
-    )
 
 
 if __name__ == "__main__":
