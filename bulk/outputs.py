@@ -82,7 +82,8 @@ class Layout:
                     "keep every row's own keys"
                 )
             writer.writerow([_cell(record.get(c)) for c in self.header()])
-        stream.write(text.getvalue().encode("utf-8", "surrogatepass"))
+        # A lone surrogate (a refused invalid_text row's text, kept) as \ud800: still UTF-8.
+        stream.write(text.getvalue().encode("utf-8", "backslashreplace"))
 
     def write_header(self, stream: IO[bytes]) -> None:
         if self.format in ("csv", "tsv"):
@@ -98,10 +99,10 @@ class Layout:
         if chunk.arrow is None:
             try:
                 return pa.Table.from_pylist(self.records(chunk, added))
-            except pa.ArrowException as exc:
+            except (pa.ArrowException, UnicodeEncodeError) as exc:
                 raise BulkError(
                     f"{chunk.where}: these rows cannot make one Parquet table ({exc}); a column "
-                    "holds values of different types: write .jsonl"
+                    "holds values of different types, or a lone surrogate: write .jsonl"
                 ) from None
         table = chunk.arrow
         _no_clash(chunk, table.column_names)

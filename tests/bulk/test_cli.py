@@ -323,3 +323,17 @@ def test_a_slim_install_scores_csv_and_names_the_extra_for_parquet(
         assert done.returncode == 2
         assert "needs the pyarrow package" in done.stderr
         assert "pip install 'sentiment-service[bulk]'" in done.stderr
+
+
+def test_a_lone_surrogate_is_refused_and_every_output_stays_readable(
+    tmp_path: Path, tiny_artifact: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "text": "bad \\ud800 text"}\n{"id": 2, "text": "good film"}\n')
+    common = ["--model", tiny_artifact, "--keep-text"]
+    for name in ("out.csv", "out.jsonl"):
+        assert score_in_process(source, "-o", tmp_path / name, *common) == 0
+        rows = read(tmp_path / name)
+        assert [r["error"] for r in rows][0] == "invalid_text" and "\\ud800" in str(rows[0])
+    said = failure(capsys, source, "-o", tmp_path / "out.parquet", *common)
+    assert "lone surrogate: write .jsonl" in said
