@@ -51,21 +51,8 @@ def test_each_row_gets_the_models_score_or_its_reason(
 ) -> None:
     source = write(tmp_path / "in.csv", ROWS)
     out = tmp_path / output
-    assert (
-        score_in_process(
-            source,
-            "-o",
-            out,
-            "--model",
-            tiny_artifact,
-            "--dtype",
-            "fp32",
-            "--part-rows",
-            "16",
-            *LIMIT,
-        )
-        == 0
-    )
+    flags = ["--model", tiny_artifact, "--dtype", "fp32", "--part-rows", "16", *LIMIT]
+    assert score_in_process(source, "-o", out, *flags) == 0
     rows = read(out)
     assert [r["id"] for r in rows] == [r["id"] for r in ROWS]  # every row, in input order
     assert list(rows[0]) == ["id", *ADDED]  # the text is not kept by default
@@ -98,19 +85,8 @@ def test_a_parquet_input_keeps_its_column_types(tmp_path: Path, tiny_artifact: P
     )
     pq.write_table(table, tmp_path / "in.parquet")
     out = tmp_path / "out.parquet"
-    assert (
-        score_in_process(
-            tmp_path / "in.parquet",
-            "-o",
-            out,
-            "--model",
-            tiny_artifact,
-            "--part-rows",
-            "16",
-            "--keep-text",
-        )
-        == 0
-    )
+    flags = ["--model", tiny_artifact, "--part-rows", "16", "--keep-text"]
+    assert score_in_process(tmp_path / "in.parquet", "-o", out, *flags) == 0
     scored = pq.read_table(out)
     assert scored.schema.field("n").type == pa.int32()
     assert scored.schema.field("at").type == pa.timestamp("ms")
@@ -128,10 +104,8 @@ def test_jsonl_keeps_each_rows_own_keys_and_values(tmp_path: Path, tiny_artifact
         {"id": 5},
     ]
     out = tmp_path / "out.jsonl"
-    assert (
-        score_in_process(write(tmp_path / "in.jsonl", rows), "-o", out, "--model", tiny_artifact)
-        == 0
-    )
+    source = write(tmp_path / "in.jsonl", rows)
+    assert score_in_process(source, "-o", out, "--model", tiny_artifact) == 0
     got = read(out)
     assert got[0]["meta"] == {"a": [1, 2]} and got[0]["id"] == 1 and "id" not in got[1]
     assert [r["error"] for r in got] == [None, None, "missing_text", "not_a_string", "missing_text"]
@@ -140,25 +114,9 @@ def test_jsonl_keeps_each_rows_own_keys_and_values(tmp_path: Path, tiny_artifact
 def test_more_workers_write_the_same_file(tmp_path: Path, tiny_artifact: Path) -> None:
     source = write(tmp_path / "in.csv", ROWS)
     for workers in ("1", "2"):
-        assert (
-            main(
-                [
-                    str(source),
-                    "-o",
-                    str(tmp_path / f"{workers}.csv"),
-                    "--model",
-                    str(tiny_artifact),
-                    "--workers",
-                    workers,
-                    "--part-rows",
-                    "8",
-                    "--quiet",
-                    "--dtype",
-                    "fp32",
-                ]
-            )
-            == 0
-        )
+        flags = ["--model", str(tiny_artifact), "--part-rows", "8", "--quiet", "--dtype", "fp32"]
+        out = str(tmp_path / f"{workers}.csv")
+        assert main([str(source), "-o", out, "--workers", workers, *flags]) == 0
     assert (tmp_path / "1.csv").read_bytes() == (tmp_path / "2.csv").read_bytes()
 
 
@@ -276,18 +234,9 @@ def test_help_and_version_answer_without_torch(flag: str) -> None:
 
 def test_the_summary_json_counts_rows_and_reasons(tmp_path: Path, tiny_artifact: Path) -> None:
     summary = tmp_path / "summary.json"
+    source, flags = write(tmp_path / "in.csv", ROWS), ["--summary-json", summary, *LIMIT]
     assert (
-        score_in_process(
-            write(tmp_path / "in.csv", ROWS),
-            "-o",
-            tmp_path / "o.jsonl",
-            "--model",
-            tiny_artifact,
-            "--summary-json",
-            summary,
-            *LIMIT,
-        )
-        == 0
+        score_in_process(source, "-o", tmp_path / "o.jsonl", "--model", tiny_artifact, *flags) == 0
     )
     said = json.loads(summary.read_text())
     assert said["rows"] == len(ROWS) and said["refused"] == {"empty_text": 2, "text_too_long": 1}

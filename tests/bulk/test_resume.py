@@ -25,41 +25,21 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write(tmp_path_factory.mktemp("in") / "in.csv", ROWS)
 
 
+def run(source: Path, out: Path, artifact: Path) -> list[str | Path | int]:
+    """The run every test interrupts and resumes: 200 parts of 100 rows, in fp32."""
+    return [source, "-o", out, "--model", artifact, "--part-rows", PART_ROWS, "--dtype", "fp32"]
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(source: Path, tiny_artifact: Path) -> bytes:
     out = source.with_name("whole.csv")
-    score_in_subprocess(
-        source,
-        "-o",
-        out,
-        "--model",
-        tiny_artifact,
-        "--part-rows",
-        PART_ROWS,
-        "--dtype",
-        "fp32",
-        "--quiet",
-    )
+    score_in_subprocess(*run(source, out, tiny_artifact), "--quiet")
     return out.read_bytes()
 
 
 def start(source: Path, out: Path, artifact: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
-    command = [
-        sys.executable,
-        "-m",
-        "bulk",
-        str(source),
-        "-o",
-        str(out),
-        "--model",
-        str(artifact),
-        "--part-rows",
-        str(PART_ROWS),
-        "--dtype",
-        "fp32",
-        *extra,
-    ]
+    command = [sys.executable, "-m", "bulk", *map(str, run(source, out, artifact)), *extra]
     return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
 
 
@@ -89,18 +69,7 @@ def test_a_run_killed_at_a_random_point_resumes_without_losing_or_repeating_a_ro
     process.wait()
     assert not out.exists(), f"seed {seed}: the run finished before the kill"
     done_before = parts_of(out)
-    resumed = score_in_subprocess(
-        source,
-        "-o",
-        out,
-        "--model",
-        tiny_artifact,
-        "--part-rows",
-        PART_ROWS,
-        "--dtype",
-        "fp32",
-        "--resume",
-    )
+    resumed = score_in_subprocess(*run(source, out, tiny_artifact), "--resume")
     rows = read(out)
     ids = [r["id"] for r in rows]
     assert len(rows) == len(ROWS) and len(set(ids)) == len(ids), f"seed {seed}"
@@ -121,21 +90,7 @@ def test_ctrl_c_stops_with_the_command_that_continues(
     assert process.returncode == 130
     assert b"interrupted; continue with the same command and --resume" in err
     assert not out.exists() and parts_of(out) >= 3
-    assert (
-        score_in_process(
-            source,
-            "-o",
-            out,
-            "--model",
-            tiny_artifact,
-            "--part-rows",
-            PART_ROWS,
-            "--dtype",
-            "fp32",
-            "--resume",
-        )
-        == 0
-    )
+    assert score_in_process(*run(source, out, tiny_artifact), "--resume") == 0
     assert out.read_bytes() == uninterrupted
 
 
