@@ -52,6 +52,7 @@ COPY README.md ./
 COPY model ./model
 COPY service ./service
 COPY training ./training
+COPY bulk ./bulk
 RUN pip install --no-deps . \
     && python -c "import service.app, torch; print('torch', torch.__version__)"
 

@@ -29,13 +29,18 @@ M_ARENA_MAX = -8  # glibc's malloc.h
 
 def bound_native_memory(settings: Settings) -> None:
     """Apply both bounds to this process; call it before torch runs its first oneDNN kernel."""
-    os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(settings.onednn_cache_capacity)
-    if settings.malloc_arenas and sys.platform.startswith("linux"):
+    bound(settings.onednn_cache_capacity, settings.malloc_arenas)
+
+
+def bound(onednn_cache_capacity: int, malloc_arenas: int) -> None:
+    """The two bounds, as values: the service passes its settings, bulk scoring their defaults."""
+    os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = str(onednn_cache_capacity)
+    if malloc_arenas and sys.platform.startswith("linux"):
         name = ctypes.util.find_library("c")
         try:
             libc = ctypes.CDLL(name or "libc.so.6")
-            if libc.mallopt(M_ARENA_MAX, settings.malloc_arenas) != 1:
-                log.warning("glibc refused M_ARENA_MAX=%d", settings.malloc_arenas)
+            if libc.mallopt(M_ARENA_MAX, malloc_arenas) != 1:
+                log.warning("glibc refused M_ARENA_MAX=%d", malloc_arenas)
         except (OSError, AttributeError):  # not glibc (musl, say): nothing to bound
             log.info("no glibc mallopt here; malloc arenas left as they are")
 

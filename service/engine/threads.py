@@ -35,11 +35,21 @@ class Parallelism:
 def parallelism(settings: Settings) -> Parallelism:
     """The CPUs this process may use (shared among workers), split so that batches x threads
     never exceeds them. A GPU runs one batch at a time."""
-    cpus = max(1, usable_cpus() // settings.workers)
-    if resolve_device(settings.device).type == "cuda":
-        return Parallelism(settings.inference_threads or 1, settings.torch_threads or cpus)
-    batches = settings.inference_threads or min(cpus, MAX_CONCURRENT_BATCHES)
-    return Parallelism(batches, settings.torch_threads or max(1, cpus // batches))
+    return split_cpus(
+        max(1, usable_cpus() // settings.workers),
+        cuda=resolve_device(settings.device).type == "cuda",
+        batches=settings.inference_threads,
+        torch_threads=settings.torch_threads,
+    )
+
+
+def split_cpus(cpus: int, cuda: bool, batches: int = 0, torch_threads: int = 0) -> Parallelism:
+    """`cpus` split into concurrent batches and torch threads each; a 0 is chosen by the policy
+    above. The service and bulk scoring (bulk.local) share it."""
+    if cuda:
+        return Parallelism(batches or 1, torch_threads or cpus)
+    batches = batches or min(cpus, MAX_CONCURRENT_BATCHES)
+    return Parallelism(batches, torch_threads or max(1, cpus // batches))
 
 
 def init_inference_thread(torch_threads: int) -> None:
