@@ -1,12 +1,15 @@
 """The local engine: chunks scored on one machine, tokenizing beside inference, as the service does.
 
     reader thread       reads the next chunk (bulk.chunks), admits and tokenizes its texts
-                        (bulk.scoring.prepare), and queues it; the queue holds at most one chunk
-                        per inference thread, so that memory stays bounded whatever the input
+                        (bulk.scoring.prepare), and queues its batches (bulk.scoring.batches:
+                        `batch_size` texts of similar length); the queue holds two batches per
+                        inference thread, so that memory stays bounded whatever the input
     inference threads   `plan.batches` of them, each with `plan.torch_threads` torch threads
                         (service.engine.threads: on 2 CPUs, two batches side by side on one
-                        torch thread each beat one batch on two), score a chunk at a time
-                        (bulk.scoring.score: batches of `batch_size` texts of similar length)
+                        torch thread each beat one batch on two), take a batch at a time, from
+                        whichever chunk; the one that scores a chunk's last batch builds its
+                        columns (bulk.scoring.columns). Threads share batches, not chunks, so
+                        that a file of one chunk, or a run's last chunk, keeps every thread busy
     the caller          gets each chunk as it is scored, in the order they finish (not input
                         order), and writes it
 
@@ -21,11 +24,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bulk.chunks import Chunk
-from bulk.scoring import Limits, prepare, score
+from bulk.scoring import Limits, Prepared, batches, columns, prepare
 
 if TYPE_CHECKING:
     from model.api import SentimentModel
@@ -38,6 +41,25 @@ POLL_S = 0.1
 class Scored:
     chunk: Chunk
     added: dict[str, list] | None  # bulk.scoring.ADDED columns; None for a skipped chunk
+
+
+@dataclass
+class _Work:
+    """A chunk whose batches are being scored: the scores so far and the batches left."""
+
+    chunk: Chunk
+    prepared: Prepared
+    scores: list[float]
+    left: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def done(self, rows: list[int], scores: list[float]) -> bool:
+        """Record one batch's scores; True for the batch that completes the chunk."""
+        for i, p in zip(rows, scores, strict=True):
+            self.scores[i] = p
+        with self.lock:
+            self.left -= 1
+            return self.left == 0
 
 
 @dataclass
@@ -62,7 +84,7 @@ class LocalEngine:
 
     def run(self, chunks: Iterator[Chunk], skip: set[int]) -> Iterator[Scored]:
         """Each chunk, scored (or skipped), as it finishes."""
-        inbox: queue.Queue[Any] = queue.Queue(maxsize=self.plan.batches)
+        inbox: queue.Queue[Any] = queue.Queue(maxsize=2 * self.plan.batches)
         outbox: queue.Queue[Any] = queue.Queue()
         stop = threading.Event()
         threads = [threading.Thread(target=self._read, args=(chunks, skip, inbox, outbox, stop))]
@@ -103,8 +125,14 @@ class LocalEngine:
                     continue
                 values = [row.get(self.text_column) for row in chunk.rows]
                 prepared = prepare(self.model, values, self.limits)
-                if not _put(inbox, (chunk, prepared), stop):
-                    return
+                groups = batches(prepared, self.batch_size)
+                if not groups:  # every row refused
+                    outbox.put(Scored(chunk, columns(self.model, prepared, [])))
+                    continue
+                work = _Work(chunk, prepared, [0.0] * len(prepared.ids), len(groups))
+                for rows in groups:
+                    if not _put(inbox, (work, rows), stop):
+                        return
         except BaseException as exc:  # to the caller, who raises it
             outbox.put(_Failed(exc))
         finally:
@@ -125,8 +153,11 @@ class LocalEngine:
                     continue
                 if item is _END:
                     break
-                chunk, prepared = item
-                outbox.put(Scored(chunk, score(self.model, prepared, self.batch_size)))
+                work, rows = item
+                scores = self.model.score_ids([work.prepared.ids[i] for i in rows])
+                if work.done(rows, scores):
+                    added = columns(self.model, work.prepared, work.scores)
+                    outbox.put(Scored(work.chunk, added))
         except BaseException as exc:
             outbox.put(_Failed(exc))
         finally:

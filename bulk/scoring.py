@@ -11,7 +11,8 @@ cannot: `missing_text` (a null or absent value) and `not_a_string` (a number, a 
 Scoring happens in two steps, so that the local engine can run them on different threads as the
 service does (tokenizing beside inference): `prepare` admits and tokenizes (Python, under the
 pipeline's lock), `score` runs the network (torch, which releases the GIL) and builds the
-columns. Ray runs both on one actor.
+columns. Ray runs both on one actor; the local engine splits `score` further, into the
+`batches` its inference threads share and the `columns` built from their scores.
 """
 
 from __future__ import annotations
@@ -98,21 +99,35 @@ def prepare(model: SentimentModel, values: Sequence[Any], limits: Limits) -> Pre
 def score(model: SentimentModel, prepared: Prepared, batch_size: int = 64) -> dict[str, list]:
     """The ADDED columns for a prepared batch, one value per row in row order: a refused row
     has its error and nulls where the prediction would be."""
+    return columns(model, prepared, model.score_encoded(prepared.ids, batch_size))
+
+
+def batches(prepared: Prepared, batch_size: int = 64) -> list[list[int]]:
+    """The batches `score` runs, as positions in `prepared.ids`: texts of similar length
+    together (model.batching), so that threads that share a prepared chunk score what `score`
+    would, number for number."""
+    from model.batching import every, in_length_order
+
+    lengths = [len(ids) for ids in prepared.ids]
+    return [group.tolist() for group in in_length_order(lengths, every(batch_size))]
+
+
+def columns(model: SentimentModel, prepared: Prepared, scores: Sequence[float]) -> dict[str, list]:
+    """The ADDED columns, given the network's score of each text of `prepared.ids`."""
     from model.api import Prediction
     from model.drift import known_share
 
     n = prepared.size
-    columns: dict[str, list] = {name: [None] * n for name in ADDED}
-    columns["model_version"] = [model.version] * n
+    added: dict[str, list] = {name: [None] * n for name in ADDED}
+    added["model_version"] = [model.version] * n
     unk = model.artifact.vocab.unk_index
-    scores = model.score_encoded(prepared.ids, batch_size)
     for i, ids, p, cut in zip(prepared.rows, prepared.ids, scores, prepared.truncated, strict=True):
         prediction = Prediction(p, known_share(ids, unk))
-        columns["score"][i] = prediction.score
-        columns["label"][i] = prediction.label
-        columns["known_share"][i] = prediction.known_share
-        columns["truncated"][i] = cut
+        added["score"][i] = prediction.score
+        added["label"][i] = prediction.label
+        added["known_share"][i] = prediction.known_share
+        added["truncated"][i] = cut
     for i, refusal in prepared.refused.items():
-        columns["error"][i] = refusal.code
-        columns["error_message"][i] = refusal.reason
-    return columns
+        added["error"][i] = refusal.code
+        added["error_message"][i] = refusal.reason
+    return added
