@@ -42,8 +42,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.bulk_report import markdown, record
-from benchmarks.machine import cpu_description
+from benchmarks.bulk_report import IDLE_LOAD, markdown, record
+from benchmarks.machine import cpu_description, settled_load
 from benchmarks.texts import DEFAULT_IMDB, SHORT_WORDS
 from model import SentimentModel
 from model.runtime import resolve_device, resolve_dtype
@@ -215,7 +215,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=ROOT / "reports")
     args = p.parse_args()
     dtype = resolve_dtype(args.dtype, resolve_device("cpu"))
-    load_before = os.getloadavg()[0]
+    load_before = settled_load(IDLE_LOAD)
     folder = args.out / "bulk"
     if args.quick:
         texts = make_texts(args.imdb, 8000, with_train=False)

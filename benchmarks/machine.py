@@ -24,3 +24,20 @@ def cpu_description() -> str:
 
     bf16 = "native bf16" if cpu_has_native_bf16() else "no native bf16"
     return f"{cpu_model()}, {bf16}, {usable_cpus()} CPUs"
+
+
+def settled_load(below: float, wait_s: float = 120.0) -> float:
+    """The 1-minute load average once it is below `below`, waiting up to `wait_s` seconds: the
+    average still counts a benchmark that ended a minute ago, which would mark the next one's
+    figures as measured on a shared machine. After the wait, whatever it is."""
+    import os
+    import time
+
+    deadline = time.monotonic() + wait_s
+    load = os.getloadavg()[0]
+    if load >= below:
+        print(f"load average {load:.2f}: waiting up to {wait_s:.0f} s for it to settle", flush=True)
+    while load >= below and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    return load
