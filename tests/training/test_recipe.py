@@ -88,8 +88,14 @@ def test_the_bundled_recipe_plans_from_the_shared_data(tmp_path: Path) -> None:
     stages = recipe.plan(
         recipe.load(Path("recipes/imdb-bilstm.toml")), tmp_path, ("--device", "cuda")
     )
-    assert [s.name for s in stages] == ["pretrained", "teacher", "sentences", "soup", "bundled"]
+    assert [s.name for s in stages] == [
+        "pretrained", "teacher", "sentences", "soup", "refined", "bundled"
+    ]  # fmt: skip
     assert all("--device" in s.argv and "--seed" in s.argv for s in stages)
     assert stages[-1].out == Path("model/bundled/imdb-bilstm")
-    assert f"{tmp_path}/soup" in stages[-1].argv  # --init {soup}
-    assert all(a.startswith("../shared/data/") for s in stages for a in s.argv if "aclImdb" in a)
+    assert f"{tmp_path}/soup" in stages[-2].argv  # --init {soup}
+    assert f"{tmp_path}/refined" in stages[-1].argv  # --init {refined}
+    assert all("--no-test" in s.argv for s in stages[:-1])  # the test split is scored once
+    assert "--no-test" not in stages[-1].argv
+    data = [a for s in stages for a in s.argv if "aclImdb" in a or "/sst/" in a]
+    assert data and all(a.startswith("../shared/data/") for a in data)
