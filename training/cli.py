@@ -153,10 +153,17 @@ def train_parser() -> argparse.ArgumentParser:
         "label 0-4 (default: neutral ones dropped, the rest 0 or 1)",
     )
     ph.add_argument(
+        "--phrase-compose",
+        action="store_true",
+        help="add phrases composed from the file's own: its predicates negated and its "
+        "sentences joined in contrasts (training/compose.py) (default: the file's phrases alone)",
+    )
+    ph.add_argument(
         "--phrase-dev",
         type=Path,
         help="a treebank file (../shared/data/sst/dev.txt) whose sentences are scored after "
-        "every epoch and logged beside validation (default: none)",
+        "every epoch; the epoch kept is the best on the mean of their accuracy and the "
+        "validation accuracy (default: none, validation alone)",
     )
     s = p.add_argument_group("short spans of training reviews as extra examples")
     for name, help in _SPAN_FLAGS.items():
@@ -349,6 +356,8 @@ def check_combination(args: argparse.Namespace, network: dict[str, Any]) -> None
         raise UserError("--init takes the exported model's network: network flags do not apply")
     if bool(args.phrases) != (args.phrase_rate > 0):
         raise UserError("--phrases and --phrase-rate go together: the file, and how many per epoch")
+    if args.phrase_compose and not args.phrases:
+        raise UserError("--phrase-compose composes from the --phrases file: pass one")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

@@ -112,6 +112,9 @@ class TrainConfig:
     # Neutral phrases (label 2) kept, every phrase trained towards a soft target (0, 0.25, 0.5,
     # 0.75, 1 for labels 0-4) instead of 0/1 with neutral ones dropped.
     phrase_neutral: bool = False
+    # Phrases composed from the treebank's own (training/compose.py): negated predicates and
+    # auxiliaries ("isn't terrific", "won't enjoy it") and contrasts ("A, but B") join them.
+    phrase_compose: bool = False
     bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
 
     def __post_init__(self) -> None:
@@ -219,6 +222,7 @@ _ADDED_LATER = {
     "vat": 0.0,
     "phrase_rate": 0.0,
     "phrase_neutral": False,
+    "phrase_compose": False,
 }
 
 

@@ -145,22 +145,30 @@ def training_sets(
 
 
 def treebank_phrases(
-    pipeline: TextPipeline, path: Path, neutral: bool
+    pipeline: TextPipeline, path: Path, neutral: bool, compose: bool = False
 ) -> tuple[Encoded, dict[str, Any]]:
     """The distinct phrases of a treebank file, encoded, with their targets (training/sst.py),
-    and their description for the run's fingerprint and metadata."""
+    with `compose` those composed from them after (training/compose.py), and their description
+    for the run's fingerprint and metadata."""
+    from training import compose as composing
     from training import sst
 
     found = sst.phrases(path, neutral)
+    composed = []
+    if compose:
+        known = {text for text, _ in found}
+        composed = [(t, y) for t, y in composing.composed(path) if t not in known]
+        found += composed
     texts = [text for text, _ in found]
     encoded = Encoded(pipeline.encode_many(texts), np.array([t for _, t in found]))
     description = {
         "source": Path(path).name,
         "phrases": len(found),
         "neutral_kept": neutral,
+        **({"composed": len(composed)} if compose else {}),
         "sha256": texts_digest([f"{text}\t{target}" for text, target in found]),
     }
-    log.info("phrases: %d from %s", len(found), Path(path).name)
+    log.info("phrases: %d from %s (%d composed)", len(found), Path(path).name, len(composed))
     return encoded, description
 
 

@@ -43,17 +43,44 @@ class Phrase:
     words: int  # tokens in the tree
 
 
+@dataclass(frozen=True)
+class Node:
+    """A subtree: its label, its children (subtrees, or a word at a leaf) and its tokens."""
+
+    label: int
+    children: tuple[Node | str, ...]
+    tokens: tuple[str, ...]
+
+    def subtrees(self) -> tuple[Node, ...]:
+        return tuple(c for c in self.children if isinstance(c, Node))
+
+    def walk(self) -> Iterator[Node]:
+        """This node and every node below it, parents before children."""
+        yield self
+        for child in self.subtrees():
+            yield from child.walk()
+
+
 def read_trees(path: Path) -> list[list[Phrase]]:
     """Every tree of a file: its phrases, the root (the whole sentence) first."""
     trees = []
+    for root in read_roots(path):
+        nodes = reversed(list(_children_first(root)))  # the root first, as the file's order
+        trees.append([Phrase(detokenize(n.tokens), n.label, len(n.tokens)) for n in nodes])
+    return trees
+
+
+def read_roots(path: Path) -> list[Node]:
+    """Every tree of a file, as its root node."""
+    roots = []
     with Path(path).open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    trees.append(_phrases(line))
+                    roots.append(_tree(line))
                 except (ValueError, IndexError) as exc:
                     raise UserError(f"{path}:{number}: not a treebank tree: {exc}") from exc
-    return trees
+    return roots
 
 
 def is_treebank(path: Path) -> bool:
@@ -95,35 +122,41 @@ def phrases(path: Path, neutral: bool = False) -> list[tuple[str, float]]:
     return out
 
 
-def _phrases(line: str) -> list[Phrase]:
+def _children_first(node: Node) -> Iterator[Node]:
+    for child in node.subtrees():
+        yield from _children_first(child)
+    yield node
+
+
+def _tree(line: str) -> Node:
     tokens = _TOKEN.findall(line)
-    found: list[Phrase] = []
-    position, _ = _parse(tokens, 0, found)
+    position, root = _parse(tokens, 0)
     if position != len(tokens):
         raise ValueError(f"text after the tree's end: {' '.join(tokens[position:])[:40]!r}")
-    found.reverse()  # the root was added last
-    return found
+    return root
 
 
-def _parse(tokens: list[str], i: int, found: list[Phrase]) -> tuple[int, list[str]]:
-    """Parse the subtree at tokens[i] ("(" label children ")"), adding its phrases to `found`
-    (children before parents); returns the index after it and its words."""
+def _parse(tokens: list[str], i: int) -> tuple[int, Node]:
+    """Parse the subtree at tokens[i] ("(" label children ")"); returns the index after it and
+    the subtree."""
     if tokens[i] != "(":
         raise ValueError(f"expected '(' at token {i}, got {tokens[i]!r}")
     label = int(tokens[i + 1])
     if not 0 <= label <= 4:
         raise ValueError(f"label {label} is not 0-4")
     i += 2
+    children: list[Node | str] = []
     words: list[str] = []
     while tokens[i] != ")":
         if tokens[i] == "(":
-            i, child = _parse(tokens, i, found)
-            words.extend(child)
+            i, child = _parse(tokens, i)
+            children.append(child)
+            words.extend(child.tokens)
         else:
+            children.append(tokens[i])
             words.append(tokens[i])
             i += 1
-    found.append(Phrase(detokenize(words), label, len(words)))
-    return i + 1, words
+    return i + 1, Node(label, tuple(children), tuple(words))
 
 
 def detokenize(tokens: list[str]) -> str:
