@@ -155,8 +155,15 @@ def train_parser() -> argparse.ArgumentParser:
     ph.add_argument(
         "--phrase-compose",
         action="store_true",
-        help="add phrases composed from the file's own: its predicates negated and its "
-        "sentences joined in contrasts (training/compose.py) (default: the file's phrases alone)",
+        help="add phrases composed from the file's own: its predicates negated "
+        "(training/compose.py) (default: the file's phrases alone)",
+    )
+    add_setting(
+        ph,
+        "--phrase-contrasts",
+        _TRAIN.phrase_contrasts,
+        "with --phrase-compose, this many pairs of the file's sentences joined in contrasts "
+        "(A, but B) as well",
     )
     ph.add_argument(
         "--phrase-dev",
@@ -358,6 +365,8 @@ def check_combination(args: argparse.Namespace, network: dict[str, Any]) -> None
         raise UserError("--phrases and --phrase-rate go together: the file, and how many per epoch")
     if args.phrase_compose and not args.phrases:
         raise UserError("--phrase-compose composes from the --phrases file: pass one")
+    if args.phrase_contrasts and not args.phrase_compose:
+        raise UserError("--phrase-contrasts is part of --phrase-compose: pass both")
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:

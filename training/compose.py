@@ -13,9 +13,12 @@ behavioural suite (training/behaviour.py), which no part of training may read.
     enjoy it", "can hold your interest") -> "won't enjoy it", "cannot hold your interest".
   * Negated beliefs: a negated clause's reading, reached by negating the belief instead ("I
     don't think the acting is terrific."), which English reads as the negated clause.
-  * Contrast: two sentences of opposite labels joined so that the second wins ("A, but B",
-    "Although A, B", "A; however, B", "A, yet B"), with the second's target, the A-but-B rule
-    of Hu et al. (ACL 2016) on this treebank.
+  * Contrast (only when asked for): two sentences of opposite labels joined so that the second
+    wins ("A, but B", "Although A, B", "A; however, B", "A, yet B"), with the second's target,
+    the A-but-B rule of Hu et al. (ACL 2016) on this treebank. 8,000 of them, beside the
+    negations, lowered validation and SST-2 dev accuracy (MODEL_CARD.md): pairs from
+    different reviews teach the network to read only the last clause, which whole reviews do
+    not bear out.
 
 Targets: a negated positive trains towards NEGATED_POSITIVE and a negated negative towards
 NEGATED_NEGATIVE, the soft targets of the treebank's own labels for the short negations it has:
@@ -38,7 +41,6 @@ MAX_PREDICATE = 4  # tokens of the phrase a copula takes
 MAX_VERB_PHRASE = 6  # tokens of the verb phrase an auxiliary takes
 MAX_SUBJECT = 5  # tokens of a subject kept with its predicate
 CONTRAST_WORDS = (4, 18)  # tokens of a sentence joined in a contrast
-CONTRASTS = 8000  # contrasts drawn from a file's sentences
 SEED = 20261208
 
 # Words that already negate or turn a phrase: a phrase holding one is not negated again.
@@ -91,13 +93,13 @@ _SUBJECT_STARTS = {
 _BELIEFS = ("I don't think", "I do not believe", "I wouldn't say", "I don't feel")
 
 
-def composed(path: Path, seed: int = SEED) -> list[tuple[str, float]]:
-    """Negations and contrasts made from a treebank file's phrases, each with its target,
-    distinct and in a fixed order for a file and seed."""
+def composed(path: Path, contrast_count: int = 0, seed: int = SEED) -> list[tuple[str, float]]:
+    """Negations, and `contrast_count` contrasts, made from a treebank file's phrases, each with
+    its target, distinct and in a fixed order for a file and seed."""
     roots = read_roots(path)
     rng = random.Random(seed)
     found: dict[str, float] = {}
-    made = [*negations(roots, rng), *contrasts(roots, CONTRASTS, rng)]
+    made = [*negations(roots, rng), *contrasts(roots, contrast_count, rng)]
     for text, target in made:
         found.setdefault(text, target)
     return list(found.items())

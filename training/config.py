@@ -113,8 +113,10 @@ class TrainConfig:
     # 0.75, 1 for labels 0-4) instead of 0/1 with neutral ones dropped.
     phrase_neutral: bool = False
     # Phrases composed from the treebank's own (training/compose.py): negated predicates and
-    # auxiliaries ("isn't terrific", "won't enjoy it") and contrasts ("A, but B") join them.
+    # auxiliaries ("isn't terrific", "won't enjoy it") join them, and this many contrasts ("A,
+    # but B") of its sentences (0: none; 8,000 lowered validation and SST-2 dev accuracy).
     phrase_compose: bool = False
+    phrase_contrasts: int = 0
     bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
 
     def __post_init__(self) -> None:
@@ -126,6 +128,8 @@ class TrainConfig:
             raise UserError(f"adversarial must be at least 0, got {self.adversarial}")
         if self.vat < 0:
             raise UserError(f"vat must be at least 0, got {self.vat}")
+        if self.phrase_contrasts < 0:
+            raise UserError(f"phrase_contrasts must be at least 0, got {self.phrase_contrasts}")
         if self.phrase_rate < 0:
             raise UserError(f"phrase_rate must be at least 0, got {self.phrase_rate}")
         if not 0.0 <= self.rating_softness < 0.5:
@@ -223,6 +227,7 @@ _ADDED_LATER = {
     "phrase_rate": 0.0,
     "phrase_neutral": False,
     "phrase_compose": False,
+    "phrase_contrasts": 0,
 }
 
 

@@ -145,11 +145,15 @@ def training_sets(
 
 
 def treebank_phrases(
-    pipeline: TextPipeline, path: Path, neutral: bool, compose: bool = False
+    pipeline: TextPipeline,
+    path: Path,
+    neutral: bool,
+    compose: bool = False,
+    contrasts: int = 0,
 ) -> tuple[Encoded, dict[str, Any]]:
     """The distinct phrases of a treebank file, encoded, with their targets (training/sst.py),
-    with `compose` those composed from them after (training/compose.py), and their description
-    for the run's fingerprint and metadata."""
+    with `compose` those composed from them after (training/compose.py; `contrasts` of them
+    contrasts), and their description for the run's fingerprint and metadata."""
     from training import compose as composing
     from training import sst
 
@@ -157,7 +161,7 @@ def treebank_phrases(
     composed = []
     if compose:
         known = {text for text, _ in found}
-        composed = [(t, y) for t, y in composing.composed(path) if t not in known]
+        composed = [(t, y) for t, y in composing.composed(path, contrasts) if t not in known]
         found += composed
     texts = [text for text, _ in found]
     encoded = Encoded(pipeline.encode_many(texts), np.array([t for _, t in found]))

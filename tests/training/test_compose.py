@@ -77,6 +77,7 @@ def test_composed_is_distinct_and_the_same_on_every_call(trees: Path) -> None:
     first = compose.composed(trees)
     assert first == compose.composed(trees)
     assert len({t for t, _ in first}) == len(first)
+    assert not any(" but " in t for t, _ in first)  # contrasts only when asked for
 
 
 def test_the_pipeline_reads_a_composed_negation_as_it_reads_the_typed_text(trees: Path) -> None:
@@ -113,3 +114,5 @@ def test_training_with_composed_phrases(tmp_path: Path, glove_file: Path, trees:
     assert meta["data"]["splits"]["phrases"]["phrases"] == len(sst.phrases(trees)) + composed
     assert meta["training_config"]["phrase_compose"] is True
     assert train_main([*args, "--out", str(tmp_path / "b"), "--phrase-compose"]) == 2
+    contrasts = [*phrases[:4], "--phrase-contrasts", "5"]  # without --phrase-compose
+    assert train_main([*args, "--out", str(tmp_path / "c"), *contrasts]) == 2
