@@ -216,14 +216,14 @@ async def test_five_swaps_under_load_with_two_workers_drop_nothing(
         load = asyncio.create_task(traffic(s.url, 64, stop))
         swaps: list[tuple[float, float, str]] = []  # started, returned, version asked for
         async with httpx.AsyncClient(base_url=s.url, timeout=120) as admin:
-            await asyncio.sleep(2)  # 64 clients answered before, between and after the swaps
+            await asyncio.sleep(3)
             for target in ["b", "c", "a", "b", "c"]:  # each swap's old model differs from the next
                 started = time.perf_counter()
                 r = await admin.post("/admin/model", json={"path": target}, headers=ADMIN)
                 assert r.status_code == 200, r.text
                 assert set(r.json()["models"]["workers"].values()) == {versions[target]}
                 swaps.append((started, time.perf_counter(), versions[target]))
-                await asyncio.sleep(2)
+                await asyncio.sleep(3)
         stop.set()
         answers = await load
     assert answers and all(a.status == 200 for a in answers), {a.status for a in answers}
