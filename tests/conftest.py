@@ -1,4 +1,12 @@
-"""Shared fixtures: a tiny GloVe file and tiny real artifacts, trained by the project's own code."""
+"""Shared fixtures: a tiny GloVe file and tiny real artifacts, trained by the project's own code.
+
+Tests marked `serial` must not run beside another test: they start servers and load them, time
+what they do, or share the one local Ray. In tests/e2e and tests/bulk every test is one unless it
+or its module is marked `parallel` (it only asks a server questions, or scores files in its own
+process, and times nothing); elsewhere the mark is written on the test, and a `serial` written on
+a test holds whatever its module says. The README's command runs the tests not marked `serial`
+two at a time (pytest-xdist), then these one by one; plain `pytest` runs everything one by one.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +22,23 @@ from tests import synthetic
 from training.config import RunOptions, TrainConfig
 from training.run import train
 
+TESTS = Path(__file__).parent
+
+# Folders of tests/ whose tests are `serial` unless marked `parallel` (see above).
+SERIAL_FOLDERS = {"e2e", "bulk"}
+
 # Two processes each running two OpenMP threads on a 2-core machine thrash (40x slower seen here):
 # the tests run torch on one thread, and the servers they start get SENTIMENT_TORCH_THREADS=1.
 torch.set_num_threads(1)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by mark
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in SERIAL_FOLDERS and not item.get_closest_marker("parallel"):
+            item.add_marker(pytest.mark.serial)
+
 
 TINY_NETWORK = {"hidden_size": 16, "embedding_dropout": 0.0, "dropout": 0.0, "head_dropout": 0.1}
 TINY_TRAINING = TrainConfig(

@@ -27,6 +27,9 @@ from tests.bulk.conftest import (
 )
 from tests.precision import pretend_cpu
 
+# No Ray, no server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 ROWS = reviews(120, seed=1)
 LIMIT = ["--max-text-chars", str(MAX_CHARS)]
 

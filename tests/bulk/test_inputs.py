@@ -13,6 +13,9 @@ from bulk.errors import BulkError
 from bulk.inputs import expand, read
 from tests.bulk.conftest import reviews, write
 
+# No Ray, no server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 ROWS = reviews(50, seed=4)
 NAMES = [
     "a.csv",

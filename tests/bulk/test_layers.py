@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pkgutil
 
+import pytest
+
 import bulk
 from tests.service.test_layers import imported_after
+
+# No Ray, no server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
 
 
 def test_no_bulk_module_imports_the_http_stack_or_ray() -> None:

@@ -14,6 +14,9 @@ from bulk.scoring import Limits, prepare, score
 from model import SentimentModel
 from service.engine.threads import Parallelism
 
+# No Ray, no server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 TEXTS = ["a wonderful film", "dull", "an awful, boring film", "great", "fine", "bad bad bad", "ok"]
 
 

@@ -14,6 +14,9 @@ from service.http.errors import ApiError
 from service.http.parsing import check_text
 from service.settings import Settings, load_settings
 
+# No Ray, no server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 LIMIT = 60
 TEXTS = [
     "a wonderful film",

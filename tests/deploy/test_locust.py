@@ -93,6 +93,7 @@ def test_generated_texts_are_short_and_long(tmp_path: Path) -> None:
         texts.file_pool(reviews)
 
 
+@pytest.mark.serial  # a server under load
 def test_locust_runs_headless_against_the_real_server_with_no_failures(
     serving_artifact: Path, tmp_path: Path
 ) -> None:

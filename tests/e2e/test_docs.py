@@ -13,6 +13,9 @@ import pytest
 
 from tests.e2e.server import ServerProcess
 
+# Questions to a server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
@@ -37,6 +40,7 @@ def offline(browser: object, server: ServerProcess) -> Iterator[object]:
     context.close()
 
 
+@pytest.mark.serial  # a browser, with its own time limits
 def test_docs_render_every_operation_with_nothing_fetched_from_elsewhere(
     offline: object, server: ServerProcess
 ) -> None:

@@ -10,6 +10,9 @@ from model.drift import SCORE_BUCKETS, TOKEN_BUCKETS, UNKNOWN_SHARE_BUCKETS
 from tests.e2e.server import ServerProcess
 from tests.e2e.test_metrics import scrape, value
 
+# Questions to a server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 
 def test_model_shows_the_reference_distributions(server: ServerProcess) -> None:
     reference = httpx.get(f"{server.url}/model").json()["metadata"]["reference"]

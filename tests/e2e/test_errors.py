@@ -10,6 +10,9 @@ import pytest
 
 from tests.e2e.server import ServerProcess
 
+# Questions to a server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 JSON = {"content-type": "application/json"}
 CASES = [
     # (name, body bytes, headers, status, error code, field, words the message must contain)
@@ -201,6 +204,7 @@ def test_texts_are_never_logged(server: ServerProcess) -> None:
     assert secret not in server.logs()
 
 
+@pytest.mark.serial  # waits at most 2 s for the access log
 def test_probes_and_scrapes_stay_out_of_the_info_log(server: ServerProcess) -> None:
     marker = "probe-marker-7d1e"
     for route in ("/healthz", "/readyz", "/metrics"):

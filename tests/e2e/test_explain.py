@@ -56,6 +56,7 @@ def read_back(text: str, token: dict) -> str:
     return unicodedata.normalize("NFC", INVISIBLE.sub("", piece)).lower()
 
 
+@pytest.mark.parallel
 def test_one_text_is_scored_as_predict_scores_it_and_explained(server: ServerProcess) -> None:
     r = httpx.post(f"{server.url}/explain", json={"text": GOOD})
     body = r.json()
@@ -75,6 +76,7 @@ def test_one_text_is_scored_as_predict_scores_it_and_explained(server: ServerPro
     assert r.headers["x-batch-size"] == "1" and r.headers["x-request-id"]
 
 
+@pytest.mark.parallel
 def test_several_texts_come_back_in_order(server: ServerProcess) -> None:
     texts = [GOOD, "a dull boring film", "the plot " * 30 + "dreadful"]
     body = httpx.post(f"{server.url}/explain", json={"texts": texts}).json()
@@ -85,6 +87,7 @@ def test_several_texts_come_back_in_order(server: ServerProcess) -> None:
     assert [len(e["tokens"]) for e in body["explanations"]] == [4, 4, 61]
 
 
+@pytest.mark.parallel
 @pytest.mark.parametrize(
     "text",
     [
@@ -103,6 +106,7 @@ def test_spans_index_the_text_as_the_client_sent_it(server: ServerProcess, text:
         previous_end = token["end"]
 
 
+@pytest.mark.parallel
 def test_the_part_past_the_token_limit_is_reported_as_not_read(server: ServerProcess) -> None:
     text = "Superb<br />" + "the plot of it " * 300 + "ends 😀 dull."  # 1,205 tokens
     body = httpx.post(f"{server.url}/explain", json={"text": text}).json()
@@ -116,6 +120,7 @@ def test_the_part_past_the_token_limit_is_reported_as_not_read(server: ServerPro
     assert abs(body["completeness"]["delta"]) <= body["completeness"]["tolerance"]
 
 
+@pytest.mark.parallel
 def test_bad_input_is_refused_as_predict_refuses_it(server: ServerProcess) -> None:
     for payload, code, field in [
         ({"text": "   "}, "empty_text", "text"),
@@ -189,6 +194,7 @@ def test_its_own_limits_queue_and_deadline(tight: ServerProcess) -> None:
         assert client.post("/predict", json={"text": GOOD}).status_code == 200
 
 
+@pytest.mark.parallel
 def test_metrics_count_explanations(server: ServerProcess) -> None:
     def scrape() -> dict[str, float]:
         text = httpx.get(f"{server.url}/metrics").text
@@ -216,6 +222,7 @@ def test_metrics_count_explanations(server: ServerProcess) -> None:
     assert delta("sentiment_predictions_total[('label', 'positive')]") == 0  # /predict's own
 
 
+@pytest.mark.parallel
 def test_openapi_documents_explain(server: ServerProcess) -> None:
     spec = httpx.get(f"{server.url}/openapi.json").json()
     post = spec["paths"]["/explain"]["post"]
@@ -226,6 +233,7 @@ def test_openapi_documents_explain(server: ServerProcess) -> None:
     assert "/" not in spec["paths"]  # the page is not part of the API
 
 
+@pytest.mark.parallel
 def test_an_artifact_without_classify_answers_501(tiny_artifact: Path, tmp_path: Path) -> None:
     """As the bundled model, exported before classify() and the drift reference, does today."""
     old_artifact = forward_only_artifact(tiny_artifact, tmp_path / "old")

@@ -52,6 +52,7 @@ def check_answer(response: httpx.Response) -> None:
         assert set(body) == {"error", "message", "field"} and body["message"], body
 
 
+@pytest.mark.parallel
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -64,6 +65,7 @@ def test_any_json_gets_a_score_or_a_documented_error(server: ServerProcess, body
     assert plain.status_code == 200
 
 
+@pytest.mark.parallel
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -185,6 +187,7 @@ def test_shutdown_is_bounded_with_a_stuck_client(serving_artifact: Path, tmp_pat
     assert "Application shutdown failed" not in process.logs()
 
 
+@pytest.mark.parallel
 def test_the_openapi_schema_tells_the_truth(server: ServerProcess) -> None:
     schema = httpx.get(f"{server.url}/openapi.json").json()
     metrics = schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]

@@ -20,7 +20,8 @@ KEY = "k" * 24
 
 
 def test_not_ready_until_warmed_up(serving_artifact: Path, tmp_path: Path) -> None:
-    process = ServerProcess(serving_artifact, tmp_path, warmup_rounds=100).start(wait_ready=False)
+    # 30 rounds keep it loading for about 2 s on CI's CPU, 100 times what the checks below take.
+    process = ServerProcess(serving_artifact, tmp_path, warmup_rounds=30).start(wait_ready=False)
     try:
         loading = process.wait_for(lambda r: r.status_code == 503)
         assert loading.json() == {"status": "loading"} and loading.headers["retry-after"] == "1"

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.server import ServerProcess
+
+# Questions to a server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
 
 
 def scrape(url: str) -> dict[str, list]:

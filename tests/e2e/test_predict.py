@@ -14,6 +14,9 @@ from tests import synthetic
 from tests.e2e.server import ServerProcess
 from tests.precision import needs_native_bf16, no_native_bf16
 
+# Questions to a server, nothing timed: beside other tests (tests/conftest.py).
+pytestmark = pytest.mark.parallel
+
 GOOD = "a wonderful superb film"
 BAD = "a dull boring film"
 
@@ -127,6 +130,7 @@ def test_bf16_server_stays_close_and_reports_its_precision_check(
 
 
 @no_native_bf16
+@pytest.mark.serial  # timed: refused within 20 s
 def test_explicit_bf16_is_refused_at_once_where_the_cpu_has_no_native_bf16(
     serving_artifact: Path, tmp_path: Path
 ) -> None:

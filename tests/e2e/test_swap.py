@@ -10,6 +10,7 @@ import shutil
 import signal
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +60,13 @@ def admin_server(root: Path, logs: Path, **settings: object) -> ServerProcess:
     return ServerProcess(root / "a", logs, **{**defaults, **settings})
 
 
+@pytest.mark.parallel
 def test_admin_is_off_without_admin_keys(server: ServerProcess) -> None:
     r = httpx.post(f"{server.url}/admin/model", json={"path": "x"})
     assert r.status_code == 404 and r.json()["error"] == "admin_off"
 
 
+@pytest.mark.parallel
 def test_swap_rollback_confirm_and_what_the_responses_say(root: Path, tmp_path: Path) -> None:
     a, b = version_of(root / "a"), version_of(root / "b")
     with admin_server(root, tmp_path, api_keys="an-api-key-000000000000") as s:
@@ -98,6 +101,15 @@ def test_swap_rollback_confirm_and_what_the_responses_say(root: Path, tmp_path: 
     assert "admin swap by key:" in s.logs() and KEY not in s.logs()
 
 
+@pytest.fixture(scope="module")
+def refusing(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One admin server for every refusal: each refused swap must leave model a serving, so the
+    refusals that come before a case are part of what it checks."""
+    with admin_server(root, tmp_path_factory.mktemp("logs")) as s:
+        yield s
+
+
+@pytest.mark.parallel
 @pytest.mark.parametrize(
     ("path", "status", "cause"),
     [
@@ -110,15 +122,17 @@ def test_swap_rollback_confirm_and_what_the_responses_say(root: Path, tmp_path: 
     ],
 )
 def test_a_refused_model_leaves_the_old_one_serving(
-    root: Path, tmp_path: Path, path: str, status: int, cause: str
+    refusing: ServerProcess, root: Path, path: str, status: int, cause: str
 ) -> None:
-    with admin_server(root, tmp_path) as s:
-        r = httpx.post(f"{s.url}/admin/model", json={"path": path}, headers=ADMIN)
-        assert r.status_code == status and cause in r.json()["message"], r.text
-        p = httpx.post(f"{s.url}/predict", json={"text": GOOD})
-        assert p.status_code == 200 and p.json()["model_version"] == version_of(root / "a")
+    r = httpx.post(f"{refusing.url}/admin/model", json={"path": path}, headers=ADMIN)
+    assert r.status_code == status and cause in r.json()["message"], r.text
+    p = httpx.post(f"{refusing.url}/predict", json={"text": GOOD})
+    assert p.status_code == 200 and p.json()["model_version"] == version_of(root / "a")
+    info = httpx.get(f"{refusing.url}/model").json()["serving"]["models"]
+    assert info["previous"] is None and info["shadow"] is None  # nothing half-applied
 
 
+@pytest.mark.parallel
 def test_a_shadow_candidate_is_measured_on_live_texts_then_promoted(
     root: Path, tmp_path: Path
 ) -> None:

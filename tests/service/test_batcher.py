@@ -19,6 +19,9 @@ from service.engine.jobs import (
     TextFailed,
 )
 
+# Batches close on timers of tens of milliseconds: beside another test, a late thread reorders them.
+pytestmark = pytest.mark.serial
+
 
 class FakeBackend:
     """Scores a text as its length / 1000, after `delay` seconds per batch; records what it saw."""

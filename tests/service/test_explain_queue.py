@@ -16,6 +16,9 @@ from service.engine.explain_queue import ExplainQueue
 from service.engine.jobs import BatcherClosed, DeadlineExceeded, QueueFull, TooManyTokens
 from service.engine.threads import lower_priority
 
+# Deadlines and delays of tens of milliseconds: beside another test, a late thread misses them.
+pytestmark = pytest.mark.serial
+
 
 class FakeExplainer:
     """Explains a text as its upper case after `delay` seconds; a token is a word."""

@@ -18,6 +18,9 @@ from service.app import create_app
 from service.settings import Settings
 from tests.e2e.server import free_port
 
+# A server in this process, timed to a request deadline of 2 s: nothing may run beside it.
+pytestmark = pytest.mark.serial
+
 
 class Fatal(BaseException):
     """Not an Exception: what isolation cannot catch, as a consumer's own bug might be."""

@@ -45,6 +45,7 @@ FAST = [
 ]
 
 
+@pytest.mark.serial  # timed: "inside a minute"
 def test_smoke_train_export_load_predict(tmp_path: Path, glove_file: Path) -> None:
     """About a hundred synthetic reviews through the real CLI, well inside a minute."""
     synthetic.write_aclimdb_tar(
