@@ -40,7 +40,15 @@ def uninterrupted(source: Path, tiny_artifact: Path) -> bytes:
 def start(source: Path, out: Path, artifact: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
     command = [sys.executable, "-m", "bulk", *map(str, run(source, out, artifact)), *extra]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=env, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_as_a_terminal
+    )
+
+
+def _ctrl_c_as_a_terminal() -> None:
+    """SIGINT handled as a terminal's Ctrl-C is, even where the tests run under nohup or as a
+    background job, which start their children with it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def parts_of(out: Path) -> int:
