@@ -10,9 +10,6 @@ import pytest
 from bulk import progress
 from bulk.progress import Progress, Tally
 
-# A clock of its own, no Ray, no server: beside other tests (tests/conftest.py).
-pytestmark = pytest.mark.parallel
-
 
 def test_the_progress_line_shows_rows_rate_share_and_eta(monkeypatch: pytest.MonkeyPatch) -> None:
     now = iter([100.0, 110.0, 110.1, 120.0])

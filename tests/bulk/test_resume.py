@@ -16,10 +16,6 @@ import pytest
 
 from tests.bulk.conftest import ROOT, read, reviews, score_in_process, score_in_subprocess, write
 
-# No Ray, no server; runs killed where they have got to, whatever their speed: beside other
-# tests (tests/conftest.py).
-pytestmark = pytest.mark.parallel
-
 ROWS = reviews(20_000, seed=7)
 PART_ROWS = 100  # 200 parts
 
