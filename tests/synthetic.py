@@ -94,6 +94,12 @@ def write_csv(path: Path, rows: list[tuple[str, object]]) -> Path:
     return path
 
 
+def write_trees(path: Path, trees: list[str]) -> Path:
+    """A Sentiment Treebank file: one bracketed tree per line (training/sst.py)."""
+    path.write_text("".join(tree + "\n" for tree in trees), encoding="utf-8")
+    return path
+
+
 def write_jsonl(path: Path, rows: list[tuple[str, object]]) -> Path:
     path.write_text(
         "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows), encoding="utf-8"

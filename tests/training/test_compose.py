@@ -33,9 +33,7 @@ TREES = [
 
 @pytest.fixture
 def trees(tmp_path: Path) -> Path:
-    path = tmp_path / "trees.txt"
-    path.write_text("\n".join(TREES) + "\n", encoding="utf-8")
-    return path
+    return synthetic.write_trees(tmp_path / "trees.txt", TREES)
 
 
 def test_negated_predicates_turn_their_label(trees: Path) -> None:
@@ -62,8 +60,7 @@ def test_contrasts_take_the_second_sentence_s_target(tmp_path: Path) -> None:
         "(0 (2 The) (0 (2 script) (0 (2 is) (0 dreadful))))",
         "(3 (2 A) (3 (3 warm) (2 story)))",  # too short to join
     ]
-    path = tmp_path / "trees.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = synthetic.write_trees(tmp_path / "trees.txt", lines)
     made = list(compose.contrasts(sst.read_roots(path), 50, random.Random(1)))
     assert len(made) == 50
     for text, target in made:

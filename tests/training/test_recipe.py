@@ -23,7 +23,7 @@ def write_recipe(tmp_path: Path, glove: Path, stages: str) -> Path:
         {"train": synthetic.reviews(120, seed=1), "test": synthetic.reviews(40, seed=2)},
     )
     write_unsup_tar(tmp_path / "unsup.tar.gz", [t for t, _ in synthetic.reviews(200, seed=5)])
-    (tmp_path / "trees.txt").write_text("\n".join(TREES) + "\n")
+    synthetic.write_trees(tmp_path / "trees.txt", TREES)
     common = ["--data", str(data), "--glove", str(glove), "--no-test", "--device", "cpu"]
     path = tmp_path / "tiny.toml"
     path.write_text(

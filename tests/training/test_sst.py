@@ -27,9 +27,7 @@ TREES = [
 
 @pytest.fixture
 def trees(tmp_path: Path) -> Path:
-    path = tmp_path / "trees.txt"
-    path.write_text("\n".join(TREES) + "\n", encoding="utf-8")
-    return path
+    return synthetic.write_trees(tmp_path / "trees.txt", TREES)
 
 
 @pytest.mark.parametrize(
