@@ -10,23 +10,23 @@ import pytest
 
 from training import behaviour
 
-# Failing cases of 60 per test for the bundled model (imdb-bilstm-20261207-62b1affc, fp32),
+# Failing cases of 60 per test for the bundled model (imdb-bilstm-20261207-a7616f5d, fp32),
 # measured with `sentiment-evaluate --behaviour`: the floor no bundled model may fall below.
 BUNDLED_FAILURES = {
     "vocabulary: adjectives": 0,
-    "vocabulary: verbs": 7,
-    "short verdicts": 2,
-    "negation of positives": 17,
+    "vocabulary: verbs": 4,
+    "short verdicts": 3,
+    "negation of positives": 16,
     "negation of negatives": 60,
     "negation of verbs": 27,
-    "contrast: but, although, yet": 16,
+    "contrast: but, although, yet": 12,
     "intensifiers": 0,
     "downtoners": 0,
     "names and places": 2,
-    "numbers": 1,
-    "typos": 7,
+    "numbers": 0,
+    "typos": 8,
     "letter case": 0,
-    "an added opinion": 1,
+    "an added opinion": 0,
 }
 
 
