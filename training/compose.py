@@ -119,7 +119,7 @@ def negations(roots: Sequence[Node], rng: random.Random) -> Iterator[tuple[str, 
                     if subject is not None:
                         yield _join(subject, text) + ".", target
                 if subject is not None:  # the belief negated, the clause as it was
-                    clause = _first_lower(_join(subject, detokenize(list(node.tokens))), lower)
+                    clause = _first_lower(_join(subject, detokenize(node.tokens)), lower)
                     yield f"{rng.choice(_BELIEFS)} {clause}.", negated[0][1]
 
 
@@ -166,7 +166,7 @@ def _negated(node: Node) -> Iterator[tuple[str, float]]:
     if rest.label == 2 or (rest.label > 2) != (node.label > 2):
         return  # the label is the phrase's, not the verb's
     target = NEGATED_POSITIVE if node.label > 2 else NEGATED_NEGATIVE
-    phrase = detokenize(list(rest.tokens))
+    phrase = detokenize(rest.tokens)
     for form in forms:
         yield _join(form, phrase), target
 
@@ -182,7 +182,7 @@ def _subject(parent: Node, node: Node) -> str | None:
         return None
     if tokens[0].lower() not in _SUBJECT_STARTS and not tokens[0][:1].isupper():
         return None
-    return detokenize(list(tokens))
+    return detokenize(tokens)
 
 
 def _join(left: str, right: str) -> str:
@@ -191,7 +191,7 @@ def _join(left: str, right: str) -> str:
 
 def _clause(tokens: Sequence[str]) -> str:
     """A sentence's text without its closing punctuation."""
-    return detokenize(list(tokens)).rstrip(" .!?")
+    return detokenize(tokens).rstrip(" .!?")
 
 
 def _first_lower(text: str, lower: set[str]) -> str:

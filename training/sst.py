@@ -19,7 +19,7 @@ dropped, are SST-2: training.data reads a tree file as a labelled source (group 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +159,7 @@ def _parse(tokens: list[str], i: int) -> tuple[int, Node]:
     return i + 1, Node(label, tuple(children), tuple(words))
 
 
-def detokenize(tokens: list[str]) -> str:
+def detokenize(tokens: Iterable[str]) -> str:
     """The text a person would have typed for treebank tokens."""
     pieces: list[str] = []
     glue = True  # no space before the next token (at the start, after "(" or an open quote)
