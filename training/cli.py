@@ -165,6 +165,13 @@ def train_parser() -> argparse.ArgumentParser:
         "with --phrase-compose, this many pairs of the file's sentences joined in contrasts "
         "(A, but B) as well",
     )
+    add_setting(
+        ph,
+        "--phrase-turns",
+        _TRAIN.phrase_turns,
+        'each phrase whose label turns that of a phrase right below it ("never boring", '
+        '"isn\'t funny") this many times among the phrases',
+    )
     ph.add_argument(
         "--phrase-dev",
         type=Path,
@@ -365,6 +372,8 @@ def check_combination(args: argparse.Namespace, network: dict[str, Any]) -> None
         raise UserError("--phrases and --phrase-rate go together: the file, and how many per epoch")
     if args.phrase_compose and not args.phrases:
         raise UserError("--phrase-compose composes from the --phrases file: pass one")
+    if args.phrase_turns != 1 and not args.phrases:
+        raise UserError("--phrase-turns weighs the --phrases file's phrases: pass one")
     if args.phrase_contrasts and not args.phrase_compose:
         raise UserError("--phrase-contrasts is part of --phrase-compose: pass both")
 

@@ -117,6 +117,10 @@ class TrainConfig:
     # but B") of its sentences (0: none; 8,000 lowered validation and SST-2 dev accuracy).
     phrase_compose: bool = False
     phrase_contrasts: int = 0
+    # Each phrase where the treebank's label turns below it (training/sst.py: turns; "never
+    # boring", "isn't funny") this many times among the phrases instead of once: the few
+    # phrases that show how "not" and "but" act, weighed up. 1: once, as any other.
+    phrase_turns: int = 1
     bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
 
     def __post_init__(self) -> None:
@@ -130,6 +134,8 @@ class TrainConfig:
             raise UserError(f"vat must be at least 0, got {self.vat}")
         if self.phrase_contrasts < 0:
             raise UserError(f"phrase_contrasts must be at least 0, got {self.phrase_contrasts}")
+        if self.phrase_turns < 1:
+            raise UserError(f"phrase_turns must be at least 1, got {self.phrase_turns}")
         if self.phrase_rate < 0:
             raise UserError(f"phrase_rate must be at least 0, got {self.phrase_rate}")
         if not 0.0 <= self.rating_softness < 0.5:
@@ -228,6 +234,7 @@ _ADDED_LATER = {
     "phrase_neutral": False,
     "phrase_compose": False,
     "phrase_contrasts": 0,
+    "phrase_turns": 1,
 }
 
 

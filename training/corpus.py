@@ -150,10 +150,12 @@ def treebank_phrases(
     neutral: bool,
     compose: bool = False,
     contrasts: int = 0,
+    turns: int = 1,
 ) -> tuple[Encoded, dict[str, Any]]:
     """The distinct phrases of a treebank file, encoded, with their targets (training/sst.py),
     with `compose` those composed from them after (training/compose.py; `contrasts` of them
-    contrasts), and their description for the run's fingerprint and metadata."""
+    contrasts), the phrases where a label turns (sst.turns) `turns` times in all, and their
+    description for the run's fingerprint and metadata."""
     from training import compose as composing
     from training import sst
 
@@ -163,6 +165,11 @@ def treebank_phrases(
         known = {text for text, _ in found}
         composed = [(t, y) for t, y in composing.composed(path, contrasts) if t not in known]
         found += composed
+    repeated = []
+    if turns > 1:
+        turning = sst.turns(path)
+        repeated = [(t, y) for t, y in found if t in turning] * (turns - 1)
+        found += repeated
     texts = [text for text, _ in found]
     encoded = Encoded(pipeline.encode_many(texts), np.array([t for _, t in found]))
     description = {
@@ -170,6 +177,7 @@ def treebank_phrases(
         "phrases": len(found),
         "neutral_kept": neutral,
         **({"composed": len(composed)} if compose else {}),
+        **({"turns_repeated": len(repeated)} if turns > 1 else {}),
         "sha256": texts_digest([f"{text}\t{target}" for text, target in found]),
     }
     log.info("phrases: %d from %s (%d composed)", len(found), Path(path).name, len(composed))

@@ -154,7 +154,12 @@ def phrase_sets(
     phrases = dev = None
     if opts.phrases is not None and cfg.phrase_rate > 0:
         phrases, corpus.description["phrases"] = treebank_phrases(
-            pipeline, opts.phrases, cfg.phrase_neutral, cfg.phrase_compose, cfg.phrase_contrasts
+            pipeline,
+            opts.phrases,
+            cfg.phrase_neutral,
+            cfg.phrase_compose,
+            cfg.phrase_contrasts,
+            cfg.phrase_turns,
         )
     if opts.phrase_dev is not None:
         dev = treebank_sentences(pipeline, opts.phrase_dev)

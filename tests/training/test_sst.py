@@ -87,6 +87,12 @@ def test_phrases_hard_and_soft(trees: Path) -> None:
     assert soft["Meh"] == 0.5 and soft["lovely disaster"] == 0.0 and soft["work"] == 0.75
 
 
+def test_turns_are_the_phrases_whose_label_turns_one_right_below_them(trees: Path) -> None:
+    # "n't work" (1) over "work" (3), "lovely disaster" (0) over "lovely" (3); "Not bad!" (4)
+    # is no turn: "bad" is labelled neutral in this tree, and neutral phrases turn nothing.
+    assert sst.turns(trees) == {"n't work", "lovely disaster"}
+
+
 def test_sst2_sentences_as_a_labelled_source(trees: Path) -> None:
     assert sst.sentences(trees) == [
         ("It's a lovely film.", 1),
@@ -111,13 +117,19 @@ def test_training_with_phrases(tmp_path: Path, glove_file: Path, trees: Path) ->
     data = synthetic.write_csv(tmp_path / "r.csv", synthetic.reviews(60, seed=3))
     args = ["--data", str(data), "--glove", str(glove_file), "--hidden-size", "8"]
     args += ["--epochs", "2", "--min-freq", "1", "--device", "cpu", "--max-tokens", "32"]
+    phrases = ["--phrases", str(trees), "--phrase-rate", "0.5"]
     code = train_main(
-        [*args, "--out", str(tmp_path / "a"), "--phrases", str(trees), "--phrase-rate", "0.5"]
-        + ["--phrase-dev", str(trees)]
+        [*args, "--out", str(tmp_path / "a"), *phrases, "--phrase-dev", str(trees)]
+        + ["--phrase-turns", "3"]
     )
     assert code == 0
     meta = json.loads((tmp_path / "a" / "metadata.json").read_text())
-    assert meta["data"]["splits"]["phrases"]["phrases"] == len(sst.phrases(trees))
+    described = meta["data"]["splits"]["phrases"]
+    assert described["turns_repeated"] == 2 * 2  # the two turns, twice more each
+    assert described["phrases"] == len(sst.phrases(trees)) + 4
     assert meta["training_config"]["phrase_rate"] == 0.5
+    assert meta["training_config"]["phrase_turns"] == 3
     assert "phrase_dev_accuracy" in meta["training"]["history"][0]
     assert train_main([*args, "--out", str(tmp_path / "b"), "--phrases", str(trees)]) == 2
+    assert train_main([*args, "--out", str(tmp_path / "c"), "--phrase-turns", "2"]) == 2
+    assert train_main([*args, "--out", str(tmp_path / "d"), *phrases, "--phrase-turns", "0"]) == 2
