@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-POOLINGS = ("max", "mean", "maxmean", "last", "maxmeanlast")
+POOLINGS = ("max", "mean", "maxmean", "last")
 STACKINGS = ("joint", "separate")
 TRUNCATIONS = ("head", "head_tail")
 
@@ -73,10 +73,7 @@ class ModelConfig:
     # Max and mean over time, concatenated: one bidirectional LSTM layer (500 units, one-hot
     # input) max-pooled over time reached 91.9% on IMDB (Johnson & Zhang 2016), the tutorials'
     # final-hidden-state versions 85-88%. "last"
-    # is kept for comparison; it was not re-measured here (see MODEL_CARD.md). "maxmeanlast"
-    # adds the forward stack's state at the last word and the backward one's at the first: the
-    # two states that have read the whole text, where a max over time keeps "bad" of "not bad"
-    # as it was before "not" was read (`--init --pooling maxmeanlast` widens a maxmean model).
+    # is kept for comparison; it was not re-measured here (see MODEL_CARD.md).
     pooling: str = "maxmean"
     # Row of the embedding that <pad> uses; the vocabulary puts <pad> first.
     pad_index: int = 0
@@ -99,7 +96,7 @@ class ModelConfig:
     def pooled_size(self) -> int:
         """Width of the pooled feature vector that the classifier reads."""
         per_pool = 2 * self.hidden_size
-        return {"maxmean": 2, "maxmeanlast": 3}.get(self.pooling, 1) * per_pool
+        return 2 * per_pool if self.pooling == "maxmean" else per_pool
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

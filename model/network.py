@@ -187,25 +187,18 @@ class SentimentLSTM(nn.Module):
         valid = torch.arange(steps, device=h.device).unsqueeze(0) < lengths.unsqueeze(1)
         valid = valid.unsqueeze(2)  # [batch, steps, 1]
         if self.pooling == "last":
-            return self.ends(h, lengths)
+            half = h.size(2) // 2
+            last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, half)
+            ahead = h[:, :, :half].gather(1, last).squeeze(1)  # forward state at the last token
+            behind = h[:, 0, half:]  # backward state at the first token
+            return torch.cat([ahead, behind], dim=1)
         maxed = h.masked_fill(~valid, float("-inf")).amax(dim=1)
         if self.pooling == "max":
             return maxed
         mean = h.masked_fill(~valid, 0.0).sum(dim=1) / lengths.unsqueeze(1).to(h.dtype)
         if self.pooling == "mean":
             return mean
-        if self.pooling == "maxmeanlast":
-            return torch.cat([maxed, mean, self.ends(h, lengths)], dim=1)
         return torch.cat([maxed, mean], dim=1)
-
-    def ends(self, h: Tensor, lengths: Tensor) -> Tensor:
-        """The states that have read the whole text: forward at the last token, backward at the
-        first."""
-        half = h.size(2) // 2
-        last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, half)
-        ahead = h[:, :, :half].gather(1, last).squeeze(1)
-        behind = h[:, 0, half:]
-        return torch.cat([ahead, behind], dim=1)
 
     @torch.jit.export
     def probabilities(self, ids: Tensor, lengths: Tensor) -> Tensor:

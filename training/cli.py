@@ -366,11 +366,8 @@ def check_combination(args: argparse.Namespace, network: dict[str, Any]) -> None
         raise UserError(f"--unlabeled pretrains an encoder and {start} gives one: pick one")
     if args.vat and not args.unlabeled:
         raise UserError("--vat trains on unlabeled texts: pass them with --unlabeled")
-    if args.init and set(network) - {"pooling"}:
-        raise UserError(
-            "--init takes the exported model's network: network flags do not apply "
-            "(but --pooling maxmeanlast, which widens a maxmean model's pooling)"
-        )
+    if args.init and network:
+        raise UserError("--init takes the exported model's network: network flags do not apply")
     if bool(args.phrases) != (args.phrase_rate > 0):
         raise UserError("--phrases and --phrase-rate go together: the file, and how many per epoch")
     if args.phrase_compose and not args.phrases:

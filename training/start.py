@@ -11,7 +11,7 @@ notes where the weights came from (`init`) for the fingerprint and the metadata.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,7 @@ def build_model(
     train_tokens = list(pipeline.tokens_many(r.text for r in corpus.train))
     extra_tokens = list(pipeline.tokens_many(corpus.unlabeled))
     if opts.init is not None:
-        pooling = opts.network.get("pooling")
-        model, model_config, init = start_from_artifact(opts.init, pipeline, pooling)
+        model, model_config, init = start_from_artifact(opts.init, pipeline)
     else:
         model, model_config, init = new_model(opts, pipeline, cfg, train_tokens + extra_tokens)
         if opts.pretrained is None:
@@ -100,12 +99,10 @@ def new_model(
 
 
 def start_from_artifact(
-    path: Path, pipeline: TextPipeline, pooling: str | None = None
+    path: Path, pipeline: TextPipeline
 ) -> tuple[SentimentLSTM, ModelConfig, dict[str, Any]]:
     """The network, weights and vocabulary of an exported model, to train further; its
-    calibration is undone (the run fits its own). With `pooling` "maxmeanlast", a "maxmean"
-    model's pooled features are widened by the states that have read the whole text, their
-    weights in the head starting at zero: the network scores every text as before."""
+    calibration is undone (the run fits its own)."""
     try:
         artifact = load_artifact(path)
     except ArtifactError as e:
@@ -115,27 +112,14 @@ def start_from_artifact(
             f"--init: {artifact.version} reads text as {artifact.text_config.to_dict()}, "
             f"this run as {pipeline.config.to_dict()}: pass the same --max-tokens and --truncation"
         )
-    config = artifact.model_config
+    model = SentimentLSTM(artifact.model_config)
     weights = artifact.program.state_dict()
-    init: dict[str, Any] = {}
-    if pooling is not None and pooling != config.pooling:
-        if (config.pooling, pooling) != ("maxmean", "maxmeanlast"):
-            raise UserError(
-                f"--init: {artifact.version} pools {config.pooling!r}; --pooling can only "
-                "widen 'maxmean' to 'maxmeanlast'"
-            )
-        config = replace(config, pooling=pooling)
-        head = weights["head.weight"]
-        extra = config.pooled_size - head.size(1)
-        weights["head.weight"] = torch.cat([head, head.new_zeros(head.size(0), extra)], dim=1)
-        init["pooling_widened_from"] = artifact.model_config.pooling
-    model = SentimentLSTM(config)
     edges = weights["length_edges"].tolist()  # the buffers take the artifact's shapes first
     model.set_calibration([1.0] * (len(edges) + 1), edges)
     model.load_state_dict(weights)
     model.set_calibration([1.0], [])
     pipeline.vocab = artifact.vocab
     training = artifact.metadata.get("training", {})
-    init = {"init_from": artifact.version, "glove": training.get("glove", ""), **init}
+    init = {"init_from": artifact.version, "glove": training.get("glove", "")}
     log.info("starting from %s (%d words)", artifact.version, len(artifact.vocab))
-    return model, config, init
+    return model, artifact.model_config, init
