@@ -180,7 +180,13 @@ def treebank_phrases(
         **({"turns_repeated": len(repeated)} if turns > 1 else {}),
         "sha256": texts_digest([f"{text}\t{target}" for text, target in found]),
     }
-    log.info("phrases: %d from %s (%d composed)", len(found), Path(path).name, len(composed))
+    log.info(
+        "phrases: %d from %s (%d composed, %d repeated turns)",
+        len(found),
+        Path(path).name,
+        len(composed),
+        len(repeated),
+    )
     return encoded, description
 
 
