@@ -29,3 +29,20 @@ def test_a_killed_worker_not_yet_reaped_counts_as_dead() -> None:
         child.wait()
     assert not metrics.alive(child.pid)  # reaped: gone altogether
     assert metrics.alive(os.getpid())
+
+
+def test_a_worker_is_dead_from_the_moment_it_is_killed() -> None:
+    """Freeing a large process's memory keeps it in state R for tens of milliseconds after
+    SIGKILL (60-80 ms for a worker on a loaded machine): /readyz counted it ready then, and /metrics
+    kept its series, beside its replacement. The kill is pending before os.kill returns."""
+    code = "import sys, time\nb = b'x' * (1 << 30)\nprint(flush=True)\ntime.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()  # its gigabyte is allocated and touched
+        assert metrics.alive(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        assert not metrics.alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
