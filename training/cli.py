@@ -172,6 +172,13 @@ def train_parser() -> argparse.ArgumentParser:
         'each phrase whose label turns that of a phrase right below it ("never boring", '
         '"isn\'t funny") this many times among the phrases',
     )
+    add_setting(
+        ph,
+        "--phrase-negations",
+        _TRAIN.phrase_negations,
+        'each turn that a negation makes ("is never dull", "isn\'t funny") this many times '
+        "among the phrases (on top of --phrase-turns)",
+    )
     ph.add_argument(
         "--phrase-dev",
         type=Path,
@@ -374,6 +381,8 @@ def check_combination(args: argparse.Namespace, network: dict[str, Any]) -> None
         raise UserError("--phrase-compose composes from the --phrases file: pass one")
     if args.phrase_turns != 1 and not args.phrases:
         raise UserError("--phrase-turns weighs the --phrases file's phrases: pass one")
+    if args.phrase_negations != 1 and not args.phrases:
+        raise UserError("--phrase-negations weighs the --phrases file's phrases: pass one")
     if args.phrase_contrasts and not args.phrase_compose:
         raise UserError("--phrase-contrasts is part of --phrase-compose: pass both")
 

@@ -121,6 +121,9 @@ class TrainConfig:
     # boring", "isn't funny") this many times among the phrases instead of once: the few
     # phrases that show how "not" and "but" act, weighed up. 1: once, as any other.
     phrase_turns: int = 1
+    # The same for the turns that a negation makes ("is never dull", "isn't funny"; sst.turns
+    # with negations), on top of phrase_turns: 395 phrases of train.txt. 1: no more than others.
+    phrase_negations: int = 1
     bucket_pool: int = 50  # batches' worth of reviews sorted together into length buckets
 
     def __post_init__(self) -> None:
@@ -136,6 +139,8 @@ class TrainConfig:
             raise UserError(f"phrase_contrasts must be at least 0, got {self.phrase_contrasts}")
         if self.phrase_turns < 1:
             raise UserError(f"phrase_turns must be at least 1, got {self.phrase_turns}")
+        if self.phrase_negations < 1:
+            raise UserError(f"phrase_negations must be at least 1, got {self.phrase_negations}")
         if self.phrase_rate < 0:
             raise UserError(f"phrase_rate must be at least 0, got {self.phrase_rate}")
         if not 0.0 <= self.rating_softness < 0.5:
@@ -235,6 +240,7 @@ _ADDED_LATER = {
     "phrase_compose": False,
     "phrase_contrasts": 0,
     "phrase_turns": 1,
+    "phrase_negations": 1,
 }
 
 

@@ -151,11 +151,13 @@ def treebank_phrases(
     compose: bool = False,
     contrasts: int = 0,
     turns: int = 1,
+    negations: int = 1,
 ) -> tuple[Encoded, dict[str, Any]]:
     """The distinct phrases of a treebank file, encoded, with their targets (training/sst.py),
     with `compose` those composed from them after (training/compose.py; `contrasts` of them
-    contrasts), the phrases where a label turns (sst.turns) `turns` times in all, and their
-    description for the run's fingerprint and metadata."""
+    contrasts), the phrases where a label turns (sst.turns) `turns` times in all, those where a
+    negation turns it `negations - 1` times more, and their description for the run's
+    fingerprint and metadata."""
     from training import compose as composing
     from training import sst
 
@@ -169,7 +171,10 @@ def treebank_phrases(
     if turns > 1:
         turning = sst.turns(path)
         repeated = [(t, y) for t, y in found if t in turning] * (turns - 1)
-        found += repeated
+    if negations > 1:
+        negating = sst.turns(path, negations=True)
+        repeated += [(t, y) for t, y in found if t in negating] * (negations - 1)
+    found += repeated
     texts = [text for text, _ in found]
     encoded = Encoded(pipeline.encode_many(texts), np.array([t for _, t in found]))
     description = {
@@ -177,7 +182,7 @@ def treebank_phrases(
         "phrases": len(found),
         "neutral_kept": neutral,
         **({"composed": len(composed)} if compose else {}),
-        **({"turns_repeated": len(repeated)} if turns > 1 else {}),
+        **({"turns_repeated": len(repeated)} if turns > 1 or negations > 1 else {}),
         "sha256": texts_digest([f"{text}\t{target}" for text, target in found]),
     }
     log.info(

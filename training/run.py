@@ -160,6 +160,7 @@ def phrase_sets(
             cfg.phrase_compose,
             cfg.phrase_contrasts,
             cfg.phrase_turns,
+            cfg.phrase_negations,
         )
     if opts.phrase_dev is not None:
         dev = treebank_sentences(pipeline, opts.phrase_dev)

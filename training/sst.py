@@ -122,19 +122,42 @@ def phrases(path: Path, neutral: bool = False) -> list[tuple[str, float]]:
     return out
 
 
-def turns(path: Path) -> set[str]:
+def turns(path: Path, negations: bool = False) -> set[str]:
     """The phrases where composition turns a label: a positive or negative phrase with a phrase
     of the opposite sign right below it ("never boring" over "boring", "isn't funny" over
     "funny", "lovely disaster" over "lovely"). About 4,400 of the 77,615 binary phrases of
-    train.txt; they are what shows how "not" and "but" act, and are few among the rest."""
+    train.txt; they are what shows how "not" and "but" act, and are few among the rest.
+    With `negations`, only the turns that a negation makes: a negating word among the three
+    tokens right before the turned phrase ("is never dull", "won't be disappointed", "is
+    hardly a masterpiece"; 548 in train.txt, 173 of them negated negatives)."""
     found = set()
     for root in read_roots(path):
         for node in root.walk():
-            if node.label != 2 and any(
-                c.label != 2 and (c.label > 2) != (node.label > 2) for c in node.subtrees()
-            ):
-                found.add(detokenize(node.tokens))
+            if node.label == 2:
+                continue
+            for i, child in enumerate(node.children):
+                if (
+                    isinstance(child, Node)
+                    and child.label != 2
+                    and (child.label > 2) != (node.label > 2)
+                    and (not negations or _negated(node.children[:i]))
+                ):
+                    found.add(detokenize(node.tokens))
+                    break
     return found
+
+
+# Words that negate what follows them (a turn they make is a negation's).
+NEGATORS = {
+    "not", "n't", "never", "no", "nothing", "nobody", "none", "neither", "nor", "without",
+    "hardly", "barely", "scarcely",
+}  # fmt: skip
+
+
+def _negated(before: tuple[Node | str, ...]) -> bool:
+    """Whether a negating word is among the last three tokens of `before`."""
+    tokens = [t for c in before for t in (c.tokens if isinstance(c, Node) else (c,))]
+    return any(t.lower() in NEGATORS for t in tokens[-3:])
 
 
 def _children_first(node: Node) -> Iterator[Node]:

@@ -93,6 +93,19 @@ def test_turns_are_the_phrases_whose_label_turns_one_right_below_them(trees: Pat
     assert sst.turns(trees) == {"n't work", "lovely disaster"}
 
 
+def test_negation_turns_are_the_turns_a_negating_word_makes(tmp_path: Path) -> None:
+    found = synthetic.write_trees(
+        tmp_path / "negations.txt",
+        [
+            "(3 (2 is) (3 (2 never) (1 boring)))",  # the turn is "never boring", below "is"
+            "(1 (2 (2 nothing) (2 (2 he) (2 (2 ever) (2 said)))) (3 lovely))",  # "nothing" too far
+            "(0 (3 lovely) (0 disaster))",  # a turn, no negation
+        ],
+    )
+    assert sst.turns(found, negations=True) == {"never boring"}
+    assert sst.turns(found) == {"never boring", "nothing he ever said lovely", "lovely disaster"}
+
+
 def test_sst2_sentences_as_a_labelled_source(trees: Path) -> None:
     assert sst.sentences(trees) == [
         ("It's a lovely film.", 1),
@@ -120,16 +133,19 @@ def test_training_with_phrases(tmp_path: Path, glove_file: Path, trees: Path) ->
     phrases = ["--phrases", str(trees), "--phrase-rate", "0.5"]
     code = train_main(
         [*args, "--out", str(tmp_path / "a"), *phrases, "--phrase-dev", str(trees)]
-        + ["--phrase-turns", "3"]
+        + ["--phrase-turns", "3", "--phrase-negations", "2"]
     )
     assert code == 0
     meta = json.loads((tmp_path / "a" / "metadata.json").read_text())
     described = meta["data"]["splits"]["phrases"]
-    assert described["turns_repeated"] == 2 * 2  # the two turns, twice more each
-    assert described["phrases"] == len(sst.phrases(trees)) + 4
+    # the two turns twice more each, and the one a negation makes ("n't work") once more again
+    assert described["turns_repeated"] == 2 * 2 + 1
+    assert described["phrases"] == len(sst.phrases(trees)) + 5
     assert meta["training_config"]["phrase_rate"] == 0.5
     assert meta["training_config"]["phrase_turns"] == 3
+    assert meta["training_config"]["phrase_negations"] == 2
     assert "phrase_dev_accuracy" in meta["training"]["history"][0]
     assert train_main([*args, "--out", str(tmp_path / "b"), "--phrases", str(trees)]) == 2
     assert train_main([*args, "--out", str(tmp_path / "c"), "--phrase-turns", "2"]) == 2
     assert train_main([*args, "--out", str(tmp_path / "d"), *phrases, "--phrase-turns", "0"]) == 2
+    assert train_main([*args, "--out", str(tmp_path / "e"), "--phrase-negations", "2"]) == 2
