@@ -58,10 +58,11 @@ def main() -> None:
     )
     figures.record(
         "accuracy.uci_ece",
-        " / ".join(f"{100 * sources[s]['ece']:.1f}" for s in ("amazon", "imdb", "yelp")),
+        # two decimals: #22's limit is 4% per source, and 3.96% printed as 4.0 reads as the limit
+        " / ".join(f"{100 * sources[s]['ece']:.2f}" for s in ("amazon", "imdb", "yelp")),
         "%",
         command,
-        "UCI sentences: calibration error (ECE) on Amazon / IMDB / Yelp",
+        "UCI sentences: calibration error (ECE) on Amazon / IMDB / Yelp (at most 4% each)",
     )
     if args.skip_imdb:
         return
